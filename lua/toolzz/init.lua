@@ -1,0 +1,436 @@
+-- toolzz: manage ToolzzAI agent scheduling integrations from Lua.
+--
+--   local toolzz = require "toolzz"
+--   local client = assert(toolzz.new { token = os.getenv("TOOLZZ_TOKEN") })
+--   local res, err = client.calcom.update(integration_id, fields)
+--   local res, err = client.gcal.update(function_id, fields)
+--
+-- Layers, one direction only: this file (public API) -> toolzz.validate
+-- (defaults, validation) -> retry policy (toolzz.retry) -> a transport that
+-- makes one attempt (the libcurl core, or toolzz.ngx inside nginx).
+local core = require "toolzz.core"
+local cjson = require "cjson"
+local errors = require "toolzz.errors"
+local schema = require "toolzz.schema"
+local validate = require "toolzz.validate"
+local retry = require "toolzz.retry"
+
+local type, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget =
+  type, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget
+local find, match, lower, gsub, sub = string.find, string.match, string.lower, string.gsub, string.sub
+local concat = table.concat
+local floor = math.floor
+local getenv = os.getenv
+local encode = core.encode
+
+local _M = {
+  _VERSION = core.version,
+  null = cjson.null,
+  array_mt = core.array_mt,
+  tzdata_version = validate.tzdata_version,
+  schema = schema,
+}
+
+local DEFAULT_BASE_URL = "https://chat.api.toolzz.com.br"
+local DEFAULTS = {
+  timeout = 30,
+  connect_timeout = 10,
+  retries = 2,
+  strict = true,
+  max_response_bytes = 8 * 1024 * 1024,
+  max_body_bytes = 1024 * 1024,
+  transport = "auto",
+  http2 = true,
+}
+_M.DEFAULTS = DEFAULTS
+local MAX_RETRIES = 10
+
+-- Option name -> Lua type it must have.
+local OPTION_TYPES = {
+  token = "string", base_url = "string", timeout = "number", connect_timeout = "number",
+  retries = "number", defaults = "table", strict = "boolean", max_response_bytes = "number",
+  max_body_bytes = "number", ca_file = "string", ca_path = "string", proxy = "string",
+  user_agent = "string", on_request = "function", on_response = "function",
+  transport = "string", http2 = "boolean",
+}
+
+-- Decoding uses a cjson instance of our own, whatever the application does
+-- to the shared one.
+local decoder = cjson.new()
+decoder.decode_invalid_numbers(false)
+local decode = decoder.decode
+
+local function log_warning(message)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and ngx.log then
+    ngx.log(ngx.WARN, "toolzz: ", message)
+  else
+    io.stderr:write("toolzz: ", message, "\n")
+  end
+end
+
+-- ---- options ------------------------------------------------------------
+
+local function is_loopback(host)
+  host = lower(host)
+  return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- base_url -> normalised "scheme://authority/path" without trailing slash.
+local function parse_base_url(url)
+  if find(url, "[%c%s]") then return nil, "base_url must not contain spaces or control characters" end
+  local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil, "base_url must look like https://host[:port][/path]" end
+  scheme = lower(scheme)
+  if scheme ~= "http" and scheme ~= "https" then return nil, "base_url must use http or https" end
+  if find(path, "[?#]") then return nil, "base_url must not have a query or a fragment" end
+  if find(authority, "@", 1, true) then return nil, "base_url must not carry user info" end
+  local host, port = match(authority, "^(%[[%x:%.]+%])(.*)$")
+  if not host then host, port = match(authority, "^([%w%.%-]+)(.*)$") end
+  if not host then return nil, "base_url has no valid host" end
+  if port ~= "" then
+    local p = tonumber(match(port, "^:(%d+)$"))
+    if not p or p < 1 or p > 65535 then return nil, "base_url has an invalid port" end
+  end
+  if scheme == "http" and not is_loopback(host) then
+    return nil, "plain http:// is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1]); use https://"
+  end
+  return scheme .. "://" .. authority .. gsub(path, "/+$", ""), scheme, host
+end
+_M.parse_base_url = parse_base_url
+
+local function deep_copy(v, depth)
+  if type(v) ~= "table" or depth > 16 then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = deep_copy(x, depth + 1) end
+  return setmetatable(out, getmetatable(v))
+end
+
+-- Check a client's options; returns the settings or nil, config error.
+local function configure(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then return nil, errors.config("options must be a table, got " .. type(opts)) end
+  for name, value in pairs(opts) do
+    local want = OPTION_TYPES[name]
+    if not want then return nil, errors.config("unknown option '" .. tostring(name) .. "'") end
+    if type(value) ~= want then
+      return nil, errors.config("option " .. name .. " must be a " .. want .. ", got " .. type(value))
+    end
+  end
+  local cfg = {}
+  for k, v in pairs(DEFAULTS) do cfg[k] = v end
+  for k, v in pairs(opts) do cfg[k] = v end
+
+  local token = opts.token or getenv("TOOLZZ_TOKEN")
+  if token == nil or token == "" then
+    return nil, errors.config("no token: pass the token option or set TOOLZZ_TOKEN")
+  end
+  if find(token, "%c") then
+    return nil, errors.config("the token contains control characters (CR, LF, NUL or other)")
+  end
+  cfg.token = token
+
+  local base_url, scheme_or_err, host = parse_base_url(opts.base_url or getenv("TOOLZZ_BASE_URL") or DEFAULT_BASE_URL)
+  if not base_url then return nil, errors.config(scheme_or_err) end
+  cfg.base_url, cfg.scheme, cfg.host = base_url, scheme_or_err, host
+
+  for _, name in ipairs { "timeout", "connect_timeout" } do
+    local v = cfg[name]
+    if not (v > 0 and v < 86400) then return nil, errors.config(name .. " must be a number of seconds above 0") end
+  end
+  if cfg.retries < 0 or cfg.retries > MAX_RETRIES or floor(cfg.retries) ~= cfg.retries then
+    return nil, errors.config("retries must be a whole number from 0 to " .. MAX_RETRIES)
+  end
+  for _, name in ipairs { "max_response_bytes", "max_body_bytes" } do
+    local v = cfg[name]
+    if not (v >= 1 and floor(v) == v and v < 2 ^ 40) then
+      return nil, errors.config(name .. " must be a whole number of bytes above 0")
+    end
+  end
+  if cfg.user_agent and find(cfg.user_agent, "%c") then
+    return nil, errors.config("user_agent must not contain control characters")
+  end
+  if cfg.transport ~= "auto" and cfg.transport ~= "curl" and cfg.transport ~= "ngx" then
+    return nil, errors.config("transport must be \"auto\", \"curl\" or \"ngx\"")
+  end
+  cfg.defaults = deep_copy(opts.defaults, 0)
+  return cfg
+end
+
+local function user_agent(cfg)
+  local jit = rawget(_G, "jit")
+  local ua = "toolzz-lua/" .. core.version .. " (" .. (jit and jit.version or _VERSION)
+    .. "; libcurl/" .. core.curl_version .. ")"
+  if cfg.user_agent and cfg.user_agent ~= "" then ua = ua .. " " .. cfg.user_agent end
+  return ua
+end
+
+-- ---- responses ------------------------------------------------------------
+
+local REASONS = {
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other", [307] = "Temporary Redirect",
+  [308] = "Permanent Redirect", [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
+  [413] = "Content Too Large", [422] = "Unprocessable Content", [425] = "Too Early",
+  [429] = "Too Many Requests", [500] = "Internal Server Error", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+-- The server's own words from a JSON error body, if it said any.
+local function server_message(data)
+  local m = data.message
+  if type(m) == "string" and m ~= "" then return m end
+  if type(m) == "table" then
+    local parts = {}
+    for _, x in ipairs(m) do
+      if type(x) == "string" then parts[#parts + 1] = x end
+    end
+    if #parts > 0 then return concat(parts, "; ") end
+  end
+  if type(data.error) == "string" and data.error ~= "" then return data.error end
+  return nil
+end
+
+-- Turn one attempt's transport outcome into (result) or (nil, err).
+-- Transport outcome: status, body, headers | nil, kind, message.
+local function interpret(status, body, headers)
+  if not status then return nil, errors.new(body, headers) end
+  local request_id = headers["x-request-id"] or headers["request-id"]
+  if status >= 200 and status < 300 then
+    if status == 204 then return {} end
+    local ok, data = pcall(decode, body)
+    if ok and type(data) == "table" then return data end
+    local why = ok and "a JSON " .. type(data) .. ", not an object or array" or "not JSON"
+    if body == "" then why = "empty" end
+    return nil, errors.new("decode", "the " .. status .. " response body is " .. why,
+      { body = errors.cap_body(body), request_id = request_id })
+  end
+  local data
+  if body ~= "" then
+    local ok, d = pcall(decode, body)
+    if ok and type(d) == "table" then data = d end
+  end
+  local message = data and server_message(data) or ("HTTP " .. status .. (REASONS[status] and (" " .. REASONS[status]) or ""))
+  local err = errors.new("http", message, {
+    status = status, body = errors.cap_body(body), data = data, request_id = request_id,
+  })
+  local retry_after = headers["retry-after"]
+  if retry_after then err.retry_after = retry.parse_retry_after(retry_after) end
+  return nil, err
+end
+_M._interpret = interpret
+
+-- ---- transports -------------------------------------------------------------
+
+local ngx_transport -- toolzz.ngx, loaded on first use inside nginx
+
+-- The transport for this call and how to sleep: cosockets where nginx allows
+-- them, else the client's libcurl transport.
+local function pick_transport(state)
+  if state.cfg.transport ~= "curl" and rawget(_G, "ngx") then
+    ngx_transport = ngx_transport or require("toolzz.ngx")
+    if state.cfg.transport == "ngx" or ngx_transport.usable() then
+      state.ngx = state.ngx or ngx_transport.new(state.cfg, state.headers)
+      return state.ngx, ngx_transport.sleep
+    end
+  end
+  local t = state.curl
+  if not t then
+    local cfg = state.cfg
+    t = core.transport {
+      headers = state.curl_headers, timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
+      max_response_bytes = cfg.max_response_bytes, ca_file = cfg.ca_file, ca_path = cfg.ca_path,
+      proxy = cfg.proxy, http2 = cfg.http2,
+    }
+    state.curl = t
+  end
+  return t, core.sleep
+end
+
+-- ---- calls -------------------------------------------------------------------
+
+local function call_hook(state, name, info, secrets)
+  local ok, failure = pcall(state.cfg[name], info)
+  if not ok then
+    log_warning(name .. " hook failed: " .. errors.scrub(tostring(failure), secrets))
+  end
+end
+
+-- One call: attempts with retries. Returns the decoded response or nil, err.
+local function perform(state, method, url, body, secrets)
+  local cfg = state.cfg
+  local transport, sleep = pick_transport(state)
+  local max_attempts = cfg.retries + 1
+  local on_request, on_response = cfg.on_request, cfg.on_response
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    if on_request then
+      call_hook(state, "on_request", { method = method, url = url, attempt = attempt }, secrets)
+    end
+    local status, rbody, headers, elapsed = transport:request(method, url, body)
+    local res, err = interpret(status, rbody, headers)
+    if err then
+      err.attempts = attempt
+      errors.redact(err, secrets)
+    end
+    if on_response then
+      call_hook(state, "on_response", {
+        method = method, url = url, attempt = attempt, elapsed = elapsed,
+        status = status or nil, request_id = err and err.request_id or (status and (headers["x-request-id"] or headers["request-id"])) or nil,
+        error = err and tostring(err) or nil,
+      }, secrets)
+    end
+    if res then return res end
+    if attempt >= max_attempts or not retry.retryable(err) then return nil, err end
+    local wait = retry.delay(attempt, err.retry_after)
+    if not wait then return nil, err end
+    sleep(wait)
+  end
+end
+
+-- Merge encoder problems into the validator's, skipping paths already reported.
+local function merge_problems(problems, more)
+  local seen = {}
+  for _, p in ipairs(problems) do seen[p.path] = true end
+  for _, p in ipairs(more) do
+    local covered, path = false, p.path
+    while path do
+      if seen[path] then covered = true break end
+      path = match(path, "^(.*)[%.%[]") -- the parent path
+    end
+    if not covered and not seen[""] then problems[#problems + 1] = p end
+  end
+  return problems
+end
+
+-- Validate and encode a call's body; returns json or nil, validation error.
+local function build(state, spec, id, fields, secrets)
+  local problems = {}
+  if not validate.is_uuid(id) then
+    problems[1] = {
+      path = "id",
+      message = type(id) == "string" and "must be a UUID (8-4-4-4-12 hexadecimal digits)"
+        or ("must be a UUID string, got " .. type(id)),
+    }
+  end
+  if type(fields) ~= "table" then
+    problems[#problems + 1] = { path = "", message = "the body must be a table, got " .. type(fields) }
+    return nil, errors.validation(problems)
+  end
+  local cfg = state.cfg
+  local body = validate.prepare(spec, fields, cfg.defaults, secrets)
+  validate.check(spec, body, cfg.strict, problems)
+  local json, encode_problems = encode(body, cfg.max_body_bytes)
+  if encode_problems then merge_problems(problems, encode_problems) end
+  if #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end
+  return json
+end
+_M._build = build
+
+local function update(state, spec, id, fields)
+  if state.closed then return nil, errors.config("the client is closed") end
+  local secrets = { state.cfg.token }
+  local json, err = build(state, spec, id, fields, secrets)
+  if not json then return nil, err end
+  return perform(state, "PUT", state.cfg.base_url .. spec.path .. id, json, secrets)
+end
+
+-- ---- clients -------------------------------------------------------------------
+
+local Client = {}
+Client.__index = Client
+local private = setmetatable({}, { __mode = "k" }) -- client -> state (holds the token)
+
+function Client.__tostring(client)
+  local state = private[client]
+  return "toolzz.client(" .. (state and state.cfg.base_url or "?")
+    .. (state and state.closed and ", closed" or "") .. ")"
+end
+
+-- Close the client's connections; later calls fail with a config error.
+function Client.close(client)
+  local state = private[client]
+  if not state or state.closed then return true end
+  state.closed = true
+  if state.curl then state.curl:close() end
+  if state.ngx and state.ngx.close then state.ngx:close() end
+  return true
+end
+Client.__close = Client.close
+
+-- An endpoint object: update(id, fields), callable with a dot or a colon.
+local function endpoint(state, spec)
+  local ep = {}
+  function ep.update(a, b, c)
+    if a == ep then a, b = b, c end
+    return update(state, spec, a, b)
+  end
+  return ep
+end
+
+function _M.new(opts)
+  local cfg, err = configure(opts)
+  if not cfg then return nil, err end
+  local ua = user_agent(cfg)
+  local state = {
+    cfg = cfg,
+    headers = { -- for the cosocket transport
+      ["Authorization"] = "Bearer " .. cfg.token,
+      ["Content-Type"] = "application/json",
+      ["Accept"] = "application/json",
+      ["User-Agent"] = ua,
+    },
+    curl_headers = {
+      "Authorization: Bearer " .. cfg.token,
+      "Content-Type: application/json",
+      "Accept: application/json",
+      "User-Agent: " .. ua,
+      "Expect:", -- never wait for 100-continue
+    },
+  }
+  validate.compile(schema.calcom)
+  validate.compile(schema.gcal)
+  local client = setmetatable({
+    base_url = cfg.base_url,
+    calcom = endpoint(state, schema.calcom),
+    gcal = endpoint(state, schema.gcal),
+  }, Client)
+  private[client] = state
+  state.update = update
+  return client
+end
+
+-- For the batch module and tests: the private state of a client.
+function _M._state(client)
+  return private[client]
+end
+_M._perform = perform
+_M._interpret = interpret
+
+-- ---- module-level calls (default client from the environment) ---------------
+
+local default_client
+
+local function module_endpoint(name)
+  local ep = {}
+  function ep.update(a, b, c)
+    if a == ep then a, b = b, c end
+    if not default_client then
+      local client, err = _M.new()
+      if not client then return nil, err end
+      default_client = client
+    end
+    return default_client[name].update(a, b)
+  end
+  return ep
+end
+_M.calcom = module_endpoint("calcom")
+_M.gcal = module_endpoint("gcal")
+
+-- Mark a table so it is always written as a JSON array, even when empty.
+function _M.array(t)
+  return setmetatable(t or {}, core.array_mt)
+end
+
+return _M

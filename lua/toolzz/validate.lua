@@ -1,0 +1,251 @@
+-- toolzz.validate: defaults and validation, driven by toolzz.schema.
+--
+-- prepare() builds the body that will be sent (the caller's fields, client
+-- defaults and schema defaults filled in where absent, the caller's tables
+-- left untouched); check() walks it against the schema and collects every
+-- problem as { path =, message = }. Both are compiled once per schema.
+local core = require "toolzz.core"
+local schema = require "toolzz.schema"
+local tzdata = require "toolzz.tzdata"
+local null = require("cjson").null
+
+local type, pairs, next, setmetatable, getmetatable, tostring =
+  type, pairs, next, setmetatable, getmetatable, tostring
+local find, match, sort = string.find, string.match, table.sort
+local array_mt = core.array_mt
+
+local _M = {}
+
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+function _M.is_uuid(v)
+  return type(v) == "string" and #v == 36 and find(v, UUID) ~= nil
+end
+
+local zones
+local function is_zone(name)
+  if not zones then
+    zones = {}
+    for z in tzdata.names:gmatch("[^\n]+") do zones[z] = true end
+  end
+  return zones[name] == true
+end
+_M.is_zone = is_zone
+_M.tzdata_version = tzdata.version
+
+local function is_email(v)
+  if #v > 254 or find(v, "[%c%s]") then return false end
+  local user, domain = match(v, "^([^@]+)@([^@]+)$")
+  if not user or #user > 64 then return false end
+  if find(user, "^%.") or find(user, "%.$") or find(user, "%.%.") then return false end
+  return find(domain, "^[%w%-]+%.[%w%-%.]*[%w]$") ~= nil and not find(domain, "%.%.")
+    and not find(domain, "%-%.") and not find(domain, "%.%-")
+end
+
+local function is_http_url(v)
+  if #v > 2048 or find(v, "[%c%s]") then return false end
+  local scheme, host = match(v, "^(%a+)://([^/?#]+)")
+  if not scheme then return false end
+  scheme = scheme:lower()
+  return (scheme == "http" or scheme == "https") and find(host, "^[%w%.%-]+:?%d*$") ~= nil
+end
+
+local function type_name(v)
+  if v == null then return "null" end
+  return type(v)
+end
+
+-- Each check returns nil when the value is fine, else a message.
+local checks = {}
+
+function checks.string(v, spec)
+  if type(v) ~= "string" then return "must be a string, got " .. type_name(v) end
+  if spec.required and v == "" then return "must not be empty" end
+end
+
+function checks.boolean(v)
+  if type(v) ~= "boolean" then return "must be a boolean (true or false), got " .. type_name(v) end
+end
+
+function checks.uuid(v)
+  if type(v) ~= "string" then return "must be a UUID string, got " .. type_name(v) end
+  if not _M.is_uuid(v) then return "must be a UUID (8-4-4-4-12 hexadecimal digits)" end
+end
+
+function checks.timezone(v)
+  if type(v) ~= "string" then return "must be a time zone name, got " .. type_name(v) end
+  if not is_zone(v) then
+    return "is not a time zone of the IANA database " .. tzdata.version .. " (e.g. America/Sao_Paulo, UTC)"
+  end
+end
+
+function checks.email(v)
+  if type(v) ~= "string" then return "must be an e-mail address, got " .. type_name(v) end
+  if not is_email(v) then return "is not a plausible e-mail address" end
+end
+
+function checks.url(v)
+  if type(v) ~= "string" then return "must be an http(s) URL, got " .. type_name(v) end
+  if not is_http_url(v) then return "must be an http:// or https:// URL" end
+end
+
+function checks.digits(v)
+  if type(v) ~= "string" then return "must be a string of digits, got " .. type_name(v) end
+  if not find(v, "^%d+$") or #v > 64 then return "must be a string of digits (the Google account id)" end
+end
+
+function checks.const(v, spec)
+  if v ~= spec.value then return 'must be "' .. spec.value .. '"' end
+end
+
+function checks.array(v)
+  if type(v) ~= "table" then return "must be an array, got " .. type_name(v) end
+  for k in pairs(v) do
+    if type(k) ~= "number" then return "must be an array (a sequence), got an object" end
+  end
+end
+
+function checks.object(v)
+  if type(v) ~= "table" then return "must be an object (a table), got " .. type_name(v) end
+  local first = next(v)
+  if first ~= nil and type(first) ~= "string" then return "must be an object, got an array" end
+end
+
+-- ---- compilation --------------------------------------------------------
+
+-- Give each object spec a sorted field list, once.
+local function compile(spec)
+  if spec.order then return spec end
+  local order = {}
+  for name, field in pairs(spec.fields) do
+    order[#order + 1] = name
+    assert(checks[field.type], "unknown field type " .. tostring(field.type))
+    if field.type == "object" then compile(field) end
+    if field.default == schema.NULL then field.default = null end
+    if field.default == schema.EMPTY_ARRAY then field.default = setmetatable({}, array_mt) end
+  end
+  sort(order)
+  spec.order = order
+  return spec
+end
+_M.compile = compile
+
+-- ---- defaults -------------------------------------------------------------
+
+local function join(prefix, name)
+  if prefix == "" then return name end
+  return prefix .. "." .. name
+end
+
+-- The body to send: a copy of fields (one level per schema object) with
+-- defaults filled in where absent; string values of `secret` fields are
+-- appended to `secrets` so errors can be scrubbed of them.
+local function prepare(spec, fields, defaults, secrets)
+  local out = {}
+  for k, v in pairs(fields) do out[k] = v end
+  if type(defaults) ~= "table" then defaults = nil end
+  local order, known = spec.order, spec.fields
+  for i = 1, #order do
+    local name = order[i]
+    local field, value = known[name], out[name]
+    if field.type == "object" then
+      local d = defaults and defaults[name]
+      if value == nil and type(d) == "table" then value = {} end
+      if type(value) == "table" and getmetatable(value) == nil then
+        value = prepare(field, value, d, secrets)
+      end
+    elseif value == nil then
+      if defaults then value = defaults[name] end
+      if value == nil then value = field.default end
+    end
+    if field.type == "array" and type(value) == "table" and next(value) == nil then
+      value = field.default or setmetatable({}, array_mt) -- written as [] even when empty
+    end
+    if field.secret and type(value) == "string" and #value >= 4 then
+      secrets[#secrets + 1] = value
+    end
+    out[name] = value
+  end
+  return out
+end
+
+function _M.prepare(spec, fields, defaults, secrets)
+  return prepare(compile(spec), fields, defaults, secrets)
+end
+
+-- ---- validation -----------------------------------------------------------
+
+local function distance(a, b)
+  if a == b then return 0 end
+  local prev, cur = {}, {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    cur[0] = i
+    for j = 1, #b do
+      local cost = (a:byte(i) == b:byte(j)) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[#b]
+end
+
+local function suggestion(name, order)
+  local best, best_d
+  for i = 1, #order do
+    local d = distance(name:lower(), order[i]:lower())
+    if d <= 3 and (not best_d or d < best_d) then best, best_d = order[i], d end
+  end
+  return best and (' (did you mean "' .. best .. '"?)') or ""
+end
+
+local function check_object(spec, obj, prefix, strict, problems)
+  local order, known = spec.order, spec.fields
+  for i = 1, #order do
+    local name = order[i]
+    local field, value = known[name], obj[name]
+    local path = join(prefix, name)
+    if value == nil then
+      if field.required then problems[#problems + 1] = { path = path, message = "is required" } end
+    elseif value == null then
+      if not field.nullable then
+        problems[#problems + 1] = { path = path, message = "must not be null" }
+      end
+    else
+      local message = checks[field.type](value, field)
+      if message then
+        problems[#problems + 1] = { path = path, message = message }
+      elseif field.type == "object" then
+        check_object(field, value, path, strict, problems)
+      end
+    end
+  end
+  if strict then
+    local unknown
+    for k in pairs(obj) do
+      if type(k) ~= "string" then
+        problems[#problems + 1] = { path = prefix, message = "has a key that is not a string" }
+      elseif not known[k] then
+        unknown = unknown or {}
+        unknown[#unknown + 1] = k
+      end
+    end
+    if unknown then
+      sort(unknown)
+      for i = 1, #unknown do
+        problems[#problems + 1] = {
+          path = join(prefix, unknown[i]),
+          message = "is not a field of this endpoint" .. suggestion(unknown[i], order),
+        }
+      end
+    end
+  end
+  return problems
+end
+
+-- Every problem of body against the schema, as a list (empty when none).
+function _M.check(spec, body, strict, problems)
+  return check_object(compile(spec), body, "", strict, problems or {})
+end
+
+return _M
