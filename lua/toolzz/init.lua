@@ -17,7 +17,7 @@ local retry = require "toolzz.retry"
 
 local type, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget =
   type, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget
-local find, match, lower, gsub, sub = string.find, string.match, string.lower, string.gsub, string.sub
+local find, match, lower, gsub = string.find, string.match, string.lower, string.gsub
 local concat = table.concat
 local floor = math.floor
 local getenv = os.getenv
@@ -275,10 +275,11 @@ local function perform(state, method, url, body, secrets)
       errors.redact(err, secrets)
     end
     if on_response then
+      local request_id = err and err.request_id
+      if status and not err then request_id = headers["x-request-id"] or headers["request-id"] end
       call_hook(state, "on_response", {
         method = method, url = url, attempt = attempt, elapsed = elapsed,
-        status = status or nil, request_id = err and err.request_id or (status and (headers["x-request-id"] or headers["request-id"])) or nil,
-        error = err and tostring(err) or nil,
+        status = status or nil, request_id = request_id, error = err and tostring(err) or nil,
       }, secrets)
     end
     if res then return res end

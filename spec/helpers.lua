@@ -1,0 +1,109 @@
+-- Shared set-up for the specs: module paths for the running Lua, the stand-in
+-- server's addresses, fresh valid bodies, and a client factory.
+local script_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec"
+local root = script_dir:match("^(.*)/spec$") or "."
+
+local flavour = rawget(_G, "jit") and "luajit" or (_VERSION == "Lua 5.1" and "lua5.1" or "lua5.4")
+local build = os.getenv("TOOLZZ_CPATH_DIR") or (root .. "/build/" .. flavour)
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/spec/server/?.lua;"
+  .. root .. "/spec/?.lua;" .. package.path
+package.cpath = build .. "/?.so;" .. package.cpath
+
+local stand_in = require "client"
+local H = { root = root, flavour = flavour, stand_in = stand_in, env = stand_in.env() }
+
+H.UUID = "6f1c2f0e-1d2b-4c3a-9e8f-0123456789ab"
+H.UNIT = "0b6f1f5e-8a2c-4d3e-9f10-aabbccddeeff"
+H.USER = "9d7a3b1c-2e4f-4a6b-8c0d-112233445566"
+H.GOOGLE_TOKEN = "ya29.a0AfB_byC-secret-google-oauth-token-42"
+
+function H.calcom_body(over)
+  local b = {
+    title = "Calcom",
+    unitId = H.UNIT,
+    calcomUsername = "ana-silva",
+    timezone = "America/Sao_Paulo",
+    prompt = "Agende reuniões de 30 minutos.",
+    checkAvailabilityEnabled = true,
+    createBookingEnabled = true,
+  }
+  for k, v in pairs(over or {}) do b[k] = v end
+  return b
+end
+
+function H.gcal_body(over)
+  local b = {
+    name = "Google Calendar",
+    description = "Use this function to book meetings.",
+    userId = H.USER,
+    unityId = H.UNIT,
+    googleCalendar = {
+      googleId = "109876543210987654321",
+      calendarId = "primary",
+      timezone = "America/Sao_Paulo",
+      notificationContent = "Nova reunião",
+      googleToken = H.GOOGLE_TOKEN,
+      googleUser = {
+        name = "Ana Silva", given_name = "Ana", family_name = "Silva",
+        picture = "https://lh3.googleusercontent.com/a/photo.jpg",
+        email = "ana@example.com", hd = "example.com",
+      },
+    },
+  }
+  for k, v in pairs(over or {}) do b[k] = v end
+  return b
+end
+
+-- A client for the stand-in (plain http unless opts.base_url says otherwise).
+function H.client(opts)
+  local toolzz = require "toolzz"
+  local o = { token = H.env.token, base_url = H.env.http_url, retries = 0, timeout = 5 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local client, err = toolzz.new(o)
+  assert(client, tostring(err))
+  return client
+end
+
+-- Every string reachable from v (keys and values), for secret checks.
+function H.strings(v, out, seen)
+  out, seen = out or {}, seen or {}
+  local t = type(v)
+  if t == "string" then
+    out[#out + 1] = v
+  elseif t == "table" and not seen[v] then
+    seen[v] = true
+    for k, x in pairs(v) do
+      H.strings(k, out, seen)
+      H.strings(x, out, seen)
+    end
+    local mt = getmetatable(v)
+    if mt and mt.__tostring then out[#out + 1] = tostring(v) end
+  elseif v ~= nil then
+    out[#out + 1] = tostring(v)
+  end
+  return out
+end
+
+function H.contains_secret(v, secrets)
+  for _, s in ipairs(H.strings(v)) do
+    for _, secret in ipairs(secrets) do
+      if s:find(secret, 1, true) then return s end
+    end
+  end
+  return nil
+end
+
+-- A TCP port on 127.0.0.1 that nothing listens on.
+function H.closed_port()
+  local socket = require "socket"
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  server:close()
+  return port
+end
+
+function H.now()
+  return require("toolzz.core").now()
+end
+
+return H

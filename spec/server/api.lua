@@ -1,0 +1,617 @@
+-- Stand-in for the ToolzzAI REST API, run by nginx + lua-nginx-module for the specs.
+--
+-- Serves PUT /api/v1/calcom/integration/{id} and PUT /api/v1/functions/{id}
+-- (optionally behind /delay/<ms> and /static prefixes), records what it was
+-- sent, counts requests and connections, and plays back injected faults.
+-- Control endpoints live under /_control/. See README.md next to this file.
+
+local ngx = ngx
+local cjson = require "cjson.safe"
+
+local concat, sort = table.concat, table.sort
+local format, rep, sub, byte = string.format, string.rep, string.sub, string.byte
+local floor, huge = math.floor, math.huge
+local pairs, ipairs, type, tostring, tonumber, next = pairs, ipairs, type, tostring, tonumber, next
+local os_getenv, os_date = os.getenv, os.date
+local io_open = io.open
+
+local _M = {}
+
+local DEFAULT_TOKEN = "test-token-0123456789abcdef"
+local NULL = cjson.null
+local NIL_UUID = "00000000-0000-0000-0000-000000000000"
+local INSTITUTION_ID = "3f0b8a52-6d1e-4c7a-9b2f-1e5d7c9a4b60"
+local GCAL_PLUGIN_ID = "8c2d4e6f-1a3b-4c5d-8e7f-9a0b1c2d3e4f"
+local CALCOM_CREATED_AT = "2024-11-05 13:47:21.482913"
+local FUNCTION_CREATED_AT = "2024-11-05T13:47:21.482Z"
+local CHUNK_PIECE = 16384
+
+local REASONS = {
+  [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other",
+  [307] = "Temporary Redirect", [308] = "Permanent Redirect",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed", [408] = "Request Timeout",
+  [409] = "Conflict", [413] = "Payload Too Large", [415] = "Unsupported Media Type",
+  [422] = "Unprocessable Entity", [425] = "Too Early", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+local function state() return ngx.shared.toolzz_state end
+local function seen_connections() return ngx.shared.toolzz_conns end
+
+------------------------------------------------------------------------------
+-- JSON text, written by hand so that empty arrays stay [], null stays null
+-- and "/" is not escaped (lua-cjson 2.1.0 can do neither of the first two).
+
+local ESCAPES = {
+  ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
+}
+
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return ESCAPES[c] or format("\\u%04x", byte(c))
+  end) .. '"'
+end
+
+local function is_sequence(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local json_value
+
+local function json_array(t)
+  local parts = {}
+  for i = 1, #t do parts[i] = json_value(t[i]) end
+  return "[" .. concat(parts, ",") .. "]"
+end
+
+local function json_object(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    parts[i] = json_string(tostring(k)) .. ":" .. json_value(t[k])
+  end
+  return "{" .. concat(parts, ",") .. "}"
+end
+
+-- Any value cjson decoded (or a plain Lua value); an empty table is an object.
+function json_value(v)
+  local t = type(v)
+  if v == nil or v == NULL then return "null"
+  elseif t == "string" then return json_string(v)
+  elseif t == "boolean" then return v and "true" or "false"
+  elseif t == "number" then
+    if v ~= v or v == huge or v == -huge then return "null" end
+    if v == floor(v) and v >= -2^53 and v <= 2^53 then return format("%d", v) end
+    return format("%.17g", v)
+  elseif t == "table" then
+    if is_sequence(v) then return json_array(v) end
+    return json_object(v)
+  end
+  return json_string(tostring(v))
+end
+
+-- A value the API documents as an array: absent or empty is [].
+local function json_array_field(v)
+  if v == nil or v == NULL then return "[]" end
+  if type(v) == "table" and next(v) == nil then return "[]" end
+  return json_value(v)
+end
+
+-- Ordered object from a flat list: key1, json_text1, key2, json_text2, ...
+local function ordered_object(list)
+  local parts = {}
+  for i = 1, #list, 2 do
+    parts[#parts + 1] = json_string(list[i]) .. ":" .. list[i + 1]
+  end
+  return "{" .. concat(parts, ",") .. "}"
+end
+
+local function error_body(status, message)
+  return ordered_object { "message", json_string(message), "statusCode", json_value(status) }
+end
+
+------------------------------------------------------------------------------
+-- Timestamps
+
+local function now_parts()
+  local now = ngx.now()
+  local sec = floor(now)
+  return sec, floor((now - sec) * 1000 + 0.5) % 1000
+end
+
+local function calcom_updated_at()
+  local sec, ms = now_parts()
+  return os_date("!%Y-%m-%d %H:%M:%S", sec) .. format(".%03d", ms)
+end
+
+local function iso_now()
+  local sec, ms = now_parts()
+  return os_date("!%Y-%m-%dT%H:%M:%S", sec) .. format(".%03dZ", ms)
+end
+
+------------------------------------------------------------------------------
+-- Documented response shapes, built from the request
+
+local function field(tbl, key)
+  if type(tbl) ~= "table" then return nil end
+  return tbl[key]
+end
+
+local function calcom_response(id, req, updated_at)
+  return ordered_object {
+    "id", json_value(id),
+    "title", json_value(field(req, "title")),
+    "calcomUsername", json_value(field(req, "calcomUsername")),
+    "timezone", json_value(field(req, "timezone")),
+    "prompt", json_value(field(req, "prompt")),
+    "apiKey", json_string("cal_****************"),
+    "isTokenMasked", "true",
+    "isActive", "true",
+    "checkAvailabilityEnabled", json_value(field(req, "checkAvailabilityEnabled")),
+    "createBookingEnabled", json_value(field(req, "createBookingEnabled")),
+    "botId", "null",
+    "unitId", json_value(field(req, "unitId")),
+    "defaultEventTypeId", "null",
+    "defaultEventTypeSlug", "null",
+    "createdAt", json_string(CALCOM_CREATED_AT),
+    "updatedAt", json_string(updated_at),
+  }
+end
+
+-- googleUser echoed with the documented keys first, in documented order.
+local GOOGLE_USER_KEYS = { "name", "given_name", "family_name", "picture", "email", "hd" }
+
+local function google_user_json(user)
+  if type(user) ~= "table" or is_sequence(user) then return json_value(user) end
+  local list, known = {}, {}
+  for _, key in ipairs(GOOGLE_USER_KEYS) do
+    known[key] = true
+    if user[key] ~= nil then
+      list[#list + 1] = key
+      list[#list + 1] = json_value(user[key])
+    end
+  end
+  local extra = {}
+  for key in pairs(user) do
+    if not known[key] then extra[#extra + 1] = tostring(key) end
+  end
+  sort(extra)
+  for _, key in ipairs(extra) do
+    list[#list + 1] = key
+    list[#list + 1] = json_value(user[key])
+  end
+  return ordered_object(list)
+end
+
+local function function_response(id, req, updated_at)
+  local gcal = field(req, "googleCalendar")
+  local plugin = ordered_object {
+    "id", json_string(GCAL_PLUGIN_ID),
+    "googleId", json_value(field(gcal, "googleId")),
+    "calendarId", json_value(field(gcal, "calendarId")),
+    "timezone", json_value(field(gcal, "timezone")),
+    "pluginId", json_value(id),
+    "notificationType", "null",
+    "notificationContentType", "null",
+    "notificationContent", json_value(field(gcal, "notificationContent")),
+    "notificationDelayMs", "0",
+    "notificationWaitForSpeech", "0",
+    "createdAt", json_string(FUNCTION_CREATED_AT),
+    "updatedAt", json_string(updated_at),
+    "googleUser", google_user_json(field(gcal, "googleUser")),
+    "googleToken", json_value(field(gcal, "googleToken")),
+  }
+  return ordered_object {
+    "id", json_value(id),
+    "institutionId", json_string(INSTITUTION_ID),
+    "userId", json_value(field(req, "userId")),
+    "unityId", json_value(field(req, "unityId")),
+    "code", json_string("google-calendar"),
+    "description", json_value(field(req, "description")),
+    "iconFileId", json_value(field(req, "iconFileId")),
+    "status", "true",
+    "name", json_value(field(req, "name")),
+    "color", json_string("gray"),
+    "outputs", json_array_field(field(req, "outputs")),
+    "isActivated", "true",
+    "type", json_value(field(req, "type") or "google-calendar"),
+    "googleCalendarPlugin", "[" .. plugin .. "]",
+    "discordPlugin", "[]",
+    "telegramPlugin", "[]",
+  }
+end
+
+local ROUTES = {
+  { pattern = "^/api/v1/calcom/integration/([^/]+)$", build = calcom_response,
+    not_found = "Integration not found" },
+  { pattern = "^/api/v1/functions/([^/]+)$", build = function_response,
+    not_found = "Function not found" },
+}
+
+-- Fixed examples for /static (benchmark baseline: no body parsing).
+local STATIC_EXAMPLE_ID = "5b8e2a1c-3d4f-4e6a-9b7c-0d1e2f3a4b5c"
+local STATIC_BODIES = {
+  calcom_response(STATIC_EXAMPLE_ID, {
+    title = "Calcom", unitId = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+    calcomUsername = "toolzz-demo", timezone = "America/Sao_Paulo",
+    prompt = "Book meetings when the customer asks.",
+    checkAvailabilityEnabled = true, createBookingEnabled = true,
+  }, "2024-11-06 09:12:45.123"),
+  function_response(STATIC_EXAMPLE_ID, {
+    name = "Google Calendar", description = "Use this to schedule meetings.",
+    iconFileId = NULL, outputs = {}, type = "google-calendar",
+    userId = "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+    unityId = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+    googleCalendar = {
+      googleId = "112233445566778899001", calendarId = "demo@toolzz.me",
+      timezone = "America/Sao_Paulo", notificationContent = NULL,
+      googleUser = { name = "Demo User", given_name = "Demo", family_name = "User",
+                     picture = "https://lh3.googleusercontent.com/a/demo",
+                     email = "demo@toolzz.me", hd = "toolzz.me" },
+      googleToken = "ya29.demo-token",
+    },
+  }, "2024-11-06T09:12:45.123Z"),
+}
+
+------------------------------------------------------------------------------
+-- Responses
+
+local function default_message(status)
+  return REASONS[status] or ("HTTP " .. status)
+end
+
+-- Send one answer. opts: content_type, headers, request_id, header_bytes, chunked.
+local function send(status, body, opts)
+  opts = opts or {}
+  ngx.status = status
+  local header = ngx.header
+  header["Content-Type"] = opts.content_type or "application/json"
+  header["X-Request-Id"] = opts.request_id or ngx.var.request_id
+  if type(opts.headers) == "table" then
+    for name, value in pairs(opts.headers) do
+      if value ~= NULL then header[name] = value end
+    end
+  end
+  if opts.header_bytes and opts.header_bytes > 0 then
+    header["X-Pad"] = rep("p", opts.header_bytes)
+  end
+  if opts.chunked then
+    -- no Content-Length: HTTP/1.1 falls back to chunked transfer coding
+    local piece = #body > 4 * CHUNK_PIECE and CHUNK_PIECE or math.max(1, math.ceil(#body / 4))
+    for i = 1, #body, piece do
+      ngx.print(sub(body, i, i + piece - 1))
+      ngx.flush(true)
+    end
+    if #body == 0 then ngx.send_headers() end
+  else
+    header["Content-Length"] = #body
+    ngx.print(body)
+  end
+  return ngx.exit(ngx.HTTP_OK)
+end
+
+local function send_json_error(status, message, opts)
+  return send(status, error_body(status, message), opts)
+end
+
+-- A valid JSON document of (about) n bytes: {"pad":"xxxx"}.
+local function big_body(n)
+  local overhead = #'{"pad":""}'
+  return '{"pad":"' .. rep("x", math.max(0, n - overhead)) .. '"}'
+end
+
+------------------------------------------------------------------------------
+-- Recording, counters, faults
+
+local function current_token()
+  local override = state():get("config:token")
+  if override then return override end
+  return os_getenv("TOOLZZ_TEST_TOKEN") or DEFAULT_TOKEN
+end
+
+local function read_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if body then return body end
+  local path = ngx.req.get_body_file()
+  if not path then return "" end
+  local file = io_open(path, "rb")
+  if not file then return "" end
+  body = file:read("*a") or ""
+  file:close()
+  return body
+end
+
+local function count_request()
+  local dict = state()
+  dict:incr("stats:requests", 1, 0)
+  if seen_connections():add("c" .. ngx.var.connection, true) then
+    dict:incr("stats:connections", 1, 0)
+  end
+end
+
+local function http_version()
+  local v = ngx.req.http_version()
+  return v and format("%.1f", v) or NULL
+end
+
+local function record(body)
+  local headers = ngx.req.get_headers(1000)
+  local doc = json_value {
+    method = ngx.req.get_method(),
+    uri = ngx.var.request_uri,
+    headers = headers,
+    body = body,
+    http_version = http_version(),
+    connection = tonumber(ngx.var.connection),
+    scheme = ngx.var.scheme,
+  }
+  local ok, err = state():set("last", doc)
+  if not ok then
+    ngx.log(ngx.WARN, "stand-in: cannot record request (", err, "); storing it without its body")
+    state():set("last", json_value {
+      method = ngx.req.get_method(), uri = ngx.var.request_uri, body = NULL,
+      body_size = #body, http_version = http_version(),
+      connection = tonumber(ngx.var.connection), scheme = ngx.var.scheme,
+      headers = headers,
+    })
+  end
+end
+
+local function pop_fault()
+  local text = state():lpop("faults")
+  if not text then return nil end
+  local fault = cjson.decode(text)
+  if type(fault) ~= "table" then return nil end
+  return fault
+end
+
+local function num(v)
+  return type(v) == "number" and v or nil
+end
+
+-- Write raw bytes on the downstream socket and close (HTTP/1.x only).
+local function send_raw(bytes)
+  local sock, err
+  if (ngx.req.http_version() or 1) >= 2 then
+    err = "no raw downstream socket under HTTP/2"
+  else
+    local ok, result, socket_err = pcall(ngx.req.socket, true)
+    if ok then sock, err = result, socket_err else err = result end
+  end
+  if not sock then
+    ngx.log(ngx.ERR, "stand-in: raw fault impossible: ", err)
+    return send_json_error(500, "raw fault impossible: " .. tostring(err))
+  end
+  sock:settimeout(10000)
+  local _, send_err = sock:send(bytes)
+  if send_err then ngx.log(ngx.INFO, "stand-in: raw send: ", send_err) end
+  return ngx.exit(444)
+end
+
+------------------------------------------------------------------------------
+-- The API
+
+-- Strip /delay/<ms> and /static prefixes (any order, combinable).
+local function parse_prefixes(uri)
+  local delay_ms, static = 0, false
+  while true do
+    local ms, rest = uri:match("^/delay/(%d+)(/.*)$")
+    if ms then
+      delay_ms = delay_ms + tonumber(ms)
+      uri = rest
+    elseif sub(uri, 1, 8) == "/static/" then
+      static = true
+      uri = sub(uri, 8)
+    else
+      return uri, delay_ms, static
+    end
+  end
+end
+
+local function match_route(path)
+  for index, route in ipairs(ROUTES) do
+    local id = path:match(route.pattern)
+    if id then return route, id, index end
+  end
+  return nil
+end
+
+local function is_json_content_type(value)
+  if type(value) ~= "string" then return false end
+  local media = value:match("^%s*([^;%s]+)")
+  return media ~= nil and media:lower() == "application/json"
+end
+
+-- The normal answer: status, body text.
+local function normal_answer(method, path, body, static)
+  local route, id, index = match_route(path)
+  if not route then
+    return 404, error_body(404, "Cannot " .. method .. " " .. ngx.var.uri)
+  end
+  if method ~= "PUT" then
+    ngx.header["Allow"] = "PUT"
+    return 405, error_body(405, "Method " .. method .. " not allowed on " .. path .. " (use PUT)")
+  end
+  local auth = ngx.var.http_authorization
+  if auth ~= "Bearer " .. current_token() then
+    return 401, error_body(401, "Unauthorized")
+  end
+  if static then return 200, STATIC_BODIES[index] end
+  local request
+  if is_json_content_type(ngx.var.http_content_type) and body:match("^%s*{") then
+    request = cjson.decode(body)
+  end
+  if type(request) ~= "table" then
+    return 400, error_body(400, "Invalid JSON body")
+  end
+  if id == NIL_UUID then
+    return 404, error_body(404, route.not_found)
+  end
+  local updated_at = index == 1 and calcom_updated_at() or iso_now()
+  return 200, route.build(id, request, updated_at)
+end
+
+local function handle_api()
+  local method = ngx.req.get_method()
+  local path, delay_ms, static = parse_prefixes(ngx.var.uri)
+  local body = ""
+  if static then
+    ngx.req.discard_body()
+  else
+    body = read_body()
+  end
+  count_request()
+  if not static then record(body) end
+  local fault = pop_fault()
+  if delay_ms > 0 then ngx.sleep(delay_ms / 1000) end
+  if not fault then
+    local status, text = normal_answer(method, path, body, static)
+    return send(status, text)
+  end
+
+  if num(fault.delay) then ngx.sleep(fault.delay) end
+  if num(fault.stall) then
+    ngx.sleep(fault.stall)
+    return ngx.exit(444)
+  end
+  if fault.drop == true then return ngx.exit(444) end
+  if type(fault.raw) == "string" then return send_raw(fault.raw) end
+
+  local opts = {
+    content_type = type(fault.content_type) == "string" and fault.content_type or nil,
+    headers = type(fault.headers) == "table" and fault.headers or nil,
+    request_id = type(fault.request_id) == "string" and fault.request_id or nil,
+    header_bytes = num(fault.header_bytes),
+    chunked = fault.chunked == true,
+  }
+  local status = num(fault.status)
+  if num(fault.big) then
+    return send(status or 200, big_body(fault.big), opts)
+  end
+  if type(fault.body) == "string" then
+    return send(status or 200, fault.body, opts)
+  end
+  if status and (status < 200 or status > 299) then
+    return send(status, error_body(status, default_message(status)), opts)
+  end
+  local normal_status, text = normal_answer(method, path, body, static)
+  if status and normal_status >= 200 and normal_status <= 299 then normal_status = status end
+  return send(normal_status, text, opts)
+end
+
+------------------------------------------------------------------------------
+-- Control endpoints (never counted, recorded or faulted)
+
+local function control_reply(status, text, content_type)
+  ngx.status = status
+  ngx.header["Content-Type"] = content_type or "application/json"
+  ngx.header["Content-Length"] = #text
+  ngx.print(text)
+  return ngx.exit(ngx.HTTP_OK)
+end
+
+local function control_error(status, message)
+  return control_reply(status, error_body(status, message))
+end
+
+local function reset()
+  state():flush_all()
+  state():flush_expired()
+  seen_connections():flush_all()
+  seen_connections():flush_expired()
+end
+
+local function decode_request_json()
+  return cjson.decode(read_body())
+end
+
+local CONTROL = {}
+
+CONTROL["GET /_control/ping"] = function()
+  return control_reply(200, "ok", "text/plain")
+end
+
+CONTROL["GET /_control/last"] = function()
+  return control_reply(200, state():get("last") or "null")
+end
+
+CONTROL["GET /_control/stats"] = function()
+  local dict = state()
+  return control_reply(200, ordered_object {
+    "requests", json_value(dict:get("stats:requests") or 0),
+    "connections", json_value(dict:get("stats:connections") or 0),
+  })
+end
+
+CONTROL["POST /_control/reset"] = function()
+  ngx.req.discard_body()
+  reset()
+  return control_reply(200, '{"ok":true}')
+end
+
+CONTROL["POST /_control/faults"] = function()
+  local list = decode_request_json()
+  if type(list) == "table" and next(list) ~= nil and not is_sequence(list) then
+    list = { list } -- a single fault object
+  end
+  if type(list) ~= "table" then
+    return control_error(400, "expected a JSON array of fault objects")
+  end
+  for i, fault in ipairs(list) do
+    if type(fault) ~= "table" or is_sequence(fault) then
+      return control_error(400, "fault #" .. i .. " is not an object")
+    end
+  end
+  local dict = state()
+  for _, fault in ipairs(list) do
+    local ok, err = dict:rpush("faults", json_value(fault))
+    if not ok then return control_error(500, "cannot queue fault: " .. tostring(err)) end
+  end
+  return control_reply(200, ordered_object { "pending", json_value(dict:llen("faults") or 0) })
+end
+
+CONTROL["GET /_control/faults"] = function()
+  return control_reply(200, ordered_object { "pending", json_value(state():llen("faults") or 0) })
+end
+
+CONTROL["POST /_control/config"] = function()
+  local config = decode_request_json()
+  if type(config) ~= "table" or is_sequence(config) then
+    return control_error(400, "expected a JSON object")
+  end
+  if config.token ~= nil then
+    if type(config.token) ~= "string" then return control_error(400, "token must be a string") end
+    state():set("config:token", config.token)
+  end
+  return control_reply(200, '{"ok":true}')
+end
+
+local function handle_control(uri)
+  local handler = CONTROL[ngx.req.get_method() .. " " .. uri]
+  if handler then return handler() end
+  for key in pairs(CONTROL) do
+    if key:match("^%S+ (.*)$") == uri then
+      return control_error(405, "Method " .. ngx.req.get_method() .. " not allowed on " .. uri)
+    end
+  end
+  return control_error(404, "Cannot " .. ngx.req.get_method() .. " " .. uri)
+end
+
+function _M.handle()
+  local uri = ngx.var.uri
+  if sub(uri, 1, 10) == "/_control/" then return handle_control(uri) end
+  return handle_api()
+end
+
+return _M
