@@ -370,6 +370,21 @@ local function endpoint(state, spec)
   return ep
 end
 
+-- What toolzz.batch needs of this layer.
+local batch_api = {
+  build = build, interpret = interpret, perform = perform, call_hook = call_hook,
+  pick_transport = pick_transport, log_warning = log_warning,
+  endpoints = { calcom = schema.calcom, gcal = schema.gcal },
+}
+
+-- client.batch(requests [, opts]): many updates concurrently (see toolzz.batch).
+local function batch_method(client, state)
+  return function(a, b, c)
+    if a == client then a, b = b, c end
+    return require("toolzz.batch").run(batch_api, state, a, b)
+  end
+end
+
 function _M.new(opts)
   local cfg, err = configure(opts)
   if not cfg then return nil, err end
@@ -398,11 +413,11 @@ function _M.new(opts)
     gcal = endpoint(state, schema.gcal),
   }, Client)
   private[client] = state
-  state.update = update
+  client.batch = batch_method(client, state)
   return client
 end
 
--- For the batch module and tests: the private state of a client.
+-- For tests: the private state of a client.
 function _M._state(client)
   return private[client]
 end

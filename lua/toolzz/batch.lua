@@ -1,0 +1,211 @@
+-- toolzz.batch: many updates at once.
+--
+--   local results = client.batch({ { "calcom", id, fields }, { "gcal", id2, fields2 } },
+--                                { concurrency = 8, on_progress = function(done, total) end })
+--   results[i] = { res = decoded } or { err = err }, in input order
+--
+-- Every item is validated first (a bad item never spoils the others), then
+-- the valid ones run concurrently: over the client's curl multi handle (one
+-- connection cache, HTTP/2 multiplexing where offered), or inside nginx as
+-- cosocket light threads. Each item gets the same retries, error kinds and
+-- hooks as a single call.
+local core = require "toolzz.core"
+local errors = require "toolzz.errors"
+local retry = require "toolzz.retry"
+
+local type, tostring, pcall, pairs, rawget, floor = type, tostring, pcall, pairs, rawget, math.floor
+local now = core.now
+
+local _M = {}
+
+_M.DEFAULT_CONCURRENCY = 8
+_M.MAX_CONCURRENCY = 256
+
+local function check_options(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then return nil, "batch options must be a table" end
+  local concurrency = opts.concurrency or _M.DEFAULT_CONCURRENCY
+  if type(concurrency) ~= "number" or concurrency < 1 or concurrency > _M.MAX_CONCURRENCY
+     or floor(concurrency) ~= concurrency then
+    return nil, "concurrency must be a whole number from 1 to " .. _M.MAX_CONCURRENCY
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    return nil, "on_progress must be a function"
+  end
+  for k in pairs(opts) do
+    if k ~= "concurrency" and k ~= "on_progress" then
+      return nil, "unknown batch option '" .. tostring(k) .. "'"
+    end
+  end
+  return concurrency, opts.on_progress
+end
+
+-- Run the attempts of all valid items over a transport with submit/wait.
+local function run_multi(api, state, transport, items, concurrency, finish)
+  local cfg = state.cfg
+  local max_attempts = cfg.retries + 1
+  local on_request, on_response = cfg.on_request, cfg.on_response
+  local ready, ready_head = {}, 1   -- FIFO of items to start
+  local waiting = {}                -- items sleeping before a retry
+  local in_flight = 0
+  for i = 1, #items do ready[#ready + 1] = items[i] end
+
+  while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
+    local t = now()
+    -- wake the retries that are due
+    local next_wake
+    for i = #waiting, 1, -1 do
+      local w = waiting[i]
+      if w.wake <= t then
+        ready[#ready + 1] = w
+        table.remove(waiting, i)
+      elseif not next_wake or w.wake < next_wake then
+        next_wake = w.wake
+      end
+    end
+    -- start as many as allowed
+    while in_flight < concurrency and ready_head <= #ready do
+      local item = ready[ready_head]
+      item.attempt = item.attempt + 1
+      if on_request then
+        api.call_hook(state, "on_request", { method = "PUT", url = item.url, attempt = item.attempt }, item.secrets)
+      end
+      local ok, why = transport:submit("PUT", item.url, item.body, item.index)
+      if not ok then
+        item.attempt = item.attempt - 1
+        if in_flight == 0 then -- nothing will free a slot: fail the item
+          ready[ready_head] = false
+          ready_head = ready_head + 1
+          finish(item.index, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
+            { attempts = item.attempt }))
+        end
+        break
+      end
+      ready[ready_head] = false
+      ready_head = ready_head + 1
+      in_flight = in_flight + 1
+    end
+    if in_flight == 0 then
+      if next_wake then core.sleep(next_wake - now()) end
+    else
+      local max_wait = next_wake and (next_wake - now()) or 1
+      if max_wait < 0 then max_wait = 0 end
+      local finished = transport:wait(max_wait)
+      for k = 1, #finished do
+        local f = finished[k]
+        local item = items.by_index[f[1]]
+        in_flight = in_flight - 1
+        local status = f[2]
+        local res, err, elapsed
+        if status then
+          res, err = api.interpret(status, f[3], f[4])
+          elapsed = f[5]
+        else
+          res, err = api.interpret(nil, f[3], f[4])
+          elapsed = f[5]
+        end
+        if err then
+          err.attempts = item.attempt
+          errors.redact(err, item.secrets)
+        end
+        if on_response then
+          local request_id = err and err.request_id
+          if status and not err then request_id = f[4]["x-request-id"] or f[4]["request-id"] end
+          api.call_hook(state, "on_response", {
+            method = "PUT", url = item.url, attempt = item.attempt, elapsed = elapsed,
+            status = status, request_id = request_id, error = err and tostring(err) or nil,
+          }, item.secrets)
+        end
+        if res then
+          finish(item.index, res, nil)
+        elseif item.attempt < max_attempts and retry.retryable(err) then
+          local wait = retry.delay(item.attempt, err.retry_after)
+          if wait then
+            item.wake = now() + wait
+            waiting[#waiting + 1] = item
+          else
+            finish(item.index, nil, err)
+          end
+        else
+          finish(item.index, nil, err)
+        end
+      end
+    end
+  end
+end
+
+-- Inside nginx: light threads, each running whole calls one after another.
+local function run_threads(api, state, items, concurrency, finish)
+  local ngx = rawget(_G, "ngx")
+  local next_item = 1
+  local function worker()
+    while next_item <= #items do
+      local item = items[next_item]
+      next_item = next_item + 1
+      local res, err = api.perform(state, "PUT", item.url, item.body, item.secrets)
+      finish(item.index, res, err)
+    end
+  end
+  local threads = {}
+  for i = 1, concurrency < #items and concurrency or #items do
+    threads[i] = ngx.thread.spawn(worker)
+  end
+  for i = 1, #threads do ngx.thread.wait(threads[i]) end
+end
+
+-- client.batch(requests [, opts]) -> list of { res = } / { err = }, or nil, err
+function _M.run(api, state, requests, opts)
+  if state.closed then return nil, errors.config("the client is closed") end
+  local concurrency, on_progress = check_options(opts)
+  if not concurrency then return nil, errors.config(on_progress) end
+  if type(requests) ~= "table" then
+    return nil, errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } }
+  end
+  local total = #requests
+  local results, done = {}, 0
+  local function finish(index, res, err)
+    results[index] = err and { err = err } or { res = res }
+    done = done + 1
+    if on_progress then
+      local ok, failure = pcall(on_progress, done, total)
+      if not ok then api.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
+    end
+  end
+
+  local items = { by_index = {} }
+  for i = 1, total do
+    local r = requests[i]
+    local secrets = { state.cfg.token }
+    local spec = type(r) == "table" and api.endpoints[r[1]]
+    if not spec then
+      finish(i, nil, errors.validation { { path = "[" .. i .. "]",
+        message = "each request must be { \"calcom\" | \"gcal\", id, fields }" } })
+    else
+      local json, err = api.build(state, spec, r[2], r[3], secrets)
+      if json then
+        local item = { index = i, url = state.cfg.base_url .. spec.path .. r[2], body = json,
+                       secrets = secrets, attempt = 0 }
+        items[#items + 1] = item
+        items.by_index[i] = item
+      else
+        finish(i, nil, err)
+      end
+    end
+  end
+  if #items == 0 then return results end
+
+  local transport = api.pick_transport(state)
+  if transport.submit then
+    run_multi(api, state, transport, items, concurrency, finish)
+  elseif rawget(_G, "ngx") and rawget(_G, "ngx").thread then
+    run_threads(api, state, items, concurrency, finish)
+  else
+    for k = 1, #items do
+      local item = items[k]
+      finish(item.index, api.perform(state, "PUT", item.url, item.body, item.secrets))
+    end
+  end
+  return results
+end
+
+return _M
