@@ -228,9 +228,10 @@ static const char *classify(CURLcode rc) {
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_USE_SSL_FAILED:
       return "tls";
-    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
       return "config";
+    /* CURLE_UNSUPPORTED_PROTOCOL here means a reply that is not HTTP (the
+       URL was checked before): a network fault like any garbled answer. */
     default:
       return "network";
   }
