@@ -6,8 +6,10 @@
  * with its dotted path instead of stopping at the first. Object keys are
  * written sorted, so the same table always gives the same bytes.
  */
+#include <ctype.h>
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,33 +89,6 @@ void tz_buf_free(tz_buf *b) {
 
 /* ---- UTF-8 ---------------------------------------------------------- */
 
-int tz_utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    size_t need, k;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80) { i++; continue; }
-    if (c < 0xC2) return 0;            /* stray continuation or overlong */
-    if (c < 0xE0) need = 1;
-    else if (c < 0xF0) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;        /* overlong */
-      if (c == 0xED) hi = 0x9F;        /* UTF-16 surrogates */
-    } else if (c < 0xF5) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;        /* overlong */
-      if (c == 0xF4) hi = 0x8F;        /* beyond U+10FFFF */
-    } else return 0;
-    if (n - i <= need) return 0;
-    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-    for (k = 2; k <= need; k++)
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-    i += need + 1;
-  }
-  return 1;
-}
-
 #if LUA_VERSION_NUM < 503
 int tz_number_is_integral(lua_State *L, int idx) {
   lua_Number x;
@@ -172,16 +147,73 @@ static void put(encoder *e, const char *s, size_t n) {
 
 #define put_lit(e, s) put((e), (s), sizeof(s) - 1)
 
-static void put_string(encoder *e, const char *s, size_t n) {
+static void put_char(encoder *e, char c) {
+  tz_buf *b = &e->sc->out;
+  if (b->len < b->cap && b->len < e->max_bytes) b->data[b->len++] = c;
+  else put(e, &c, 1);
+}
+
+/* 0: written as is; 1: escaped; 2: first byte of a multi-byte UTF-8 sequence */
+static unsigned char char_class[256];
+
+static void init_char_class(void) {
+  int c;
+  for (c = 0; c < 256; c++) char_class[c] = c < 0x20 ? 1 : c >= 0x80 ? 2 : 0;
+  char_class['"'] = char_class['\\'] = 1;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned c = s[0], lo = 0x80, hi = 0xBF;
+  size_t need, k;
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) need = 1;
+  else if (c < 0xF0) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c < 0xF5) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else return 0;
+  if (n <= need || s[1] < lo || s[1] > hi) return 0;
+  for (k = 2; k <= need; k++)
+    if ((s[k] & 0xC0) != 0x80) return 0;
+  return need + 1;
+}
+
+/* Do any of these 8 bytes need more than a copy (control, quote, backslash, non-ASCII)? */
+static int needs_care(const unsigned char *p) {
+  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  uint64_t v, q, bs;
+  memcpy(&v, p, 8);
+  q = v ^ (ones * '"');
+  bs = v ^ (ones * '\\');
+  return (((v - ones * 0x20) | (q - ones) | (bs - ones)) & ~v & highs) != 0 || (v & highs) != 0;
+}
+
+/* Write s as a JSON string, checking UTF-8 on the way; 0 if it is not UTF-8. */
+static int put_string(encoder *e, const char *str, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  size_t i, run = 0;
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0, run = 0;
   char esc[6] = {'\\', 'u', '0', '0', 0, 0};
-  put_lit(e, "\"");
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+  put_char(e, '"');
+  while (i < n) {
+    unsigned char c;
     const char *rep = NULL;
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    put(e, s + run, i - run);
+    while (n - i >= 8 && !needs_care(s + i)) i += 8;
+    if (i == n) break;
+    c = s[i];
+    if (char_class[c] == 0) { i++; continue; }
+    if (char_class[c] == 2) {
+      size_t len = utf8_seq(s + i, n - i);
+      if (!len) return 0;
+      i += len;
+      continue;
+    }
+    put(e, str + run, i - run);
     switch (c) {
       case '"': rep = "\\\""; break;
       case '\\': rep = "\\\\"; break;
@@ -198,10 +230,11 @@ static void put_string(encoder *e, const char *s, size_t n) {
       esc[5] = hex[c & 15];
       put(e, esc, 6);
     }
-    run = i + 1;
+    run = ++i;
   }
-  put(e, s + run, n - run);
-  put_lit(e, "\"");
+  put(e, str + run, n - run);
+  put_char(e, '"');
+  return 1;
 }
 
 static void put_integer(encoder *e, long long v) {
@@ -282,20 +315,29 @@ static int is_array_key(lua_State *L, int idx, lua_Integer *out) {
 static void encode_object(encoder *e, int idx, size_t first_key) {
   lua_State *L = e->L;
   size_t i, n = e->nkeys - first_key;
-  qsort(e->sc->keys + first_key, n, sizeof(key_ref), key_cmp);
+  key_ref *keys = e->sc->keys + first_key;
+  if (n > 24) qsort(keys, n, sizeof(key_ref), key_cmp);
+  else { /* insertion sort: objects here are small */
+    for (i = 1; i < n; i++) {
+      key_ref k = keys[i];
+      size_t j = i;
+      while (j > 0 && key_cmp(&keys[j - 1], &k) > 0) { keys[j] = keys[j - 1]; j--; }
+      keys[j] = k;
+    }
+  }
   put_lit(e, "{");
   for (i = 0; i < n; i++) {
     key_ref k = e->sc->keys[first_key + i];
     path_step *st = &e->path[e->depth];
     st->key = k.s;
     st->key_len = k.n;
-    if (i) put_lit(e, ",");
-    if (!tz_utf8_valid((const unsigned char *)k.s, k.n)) {
+    if (i) put_char(e, ',');
+    if (!put_string(e, k.s, k.n)) {
       st->key = "(key that is not UTF-8)"; /* keep bad bytes out of messages */
       st->key_len = strlen(st->key);
       add_error(e, "key is not valid UTF-8");
-    } else put_string(e, k.s, k.n);
-    put_lit(e, ":");
+    }
+    put_char(e, ':');
     lua_pushlstring(L, k.s, k.n);
     lua_rawget(L, idx);
     encode_value(e, lua_gettop(L));
@@ -313,7 +355,7 @@ static void encode_array(encoder *e, int idx, lua_Integer n) {
     path_step *st = &e->path[e->depth];
     st->key = NULL;
     st->index = i;
-    if (i > 1) put_lit(e, ",");
+    if (i > 1) put_char(e, ',');
     lua_rawgeti(L, idx, (int)i);
     encode_value(e, lua_gettop(L));
     lua_pop(L, 1);
@@ -387,8 +429,7 @@ static void encode_value(encoder *e, int idx) {
     case LUA_TSTRING: {
       size_t n;
       const char *s = lua_tolstring(L, idx, &n);
-      if (!tz_utf8_valid((const unsigned char *)s, n)) add_error(e, "string is not valid UTF-8");
-      else put_string(e, s, n);
+      if (!put_string(e, s, n)) add_error(e, "string is not valid UTF-8");
       break;
     }
     case LUA_TLIGHTUSERDATA:
@@ -402,6 +443,18 @@ static void encode_value(encoder *e, int idx) {
       add_error(e, msg);
     }
   }
+}
+
+int tz_utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    size_t len;
+    if (s[i] < 0x80) { i++; continue; }
+    len = utf8_seq(s + i, n - i);
+    if (!len) return 0;
+    i += len;
+  }
+  return 1;
 }
 
 /* ---- Lua functions -------------------------------------------------- */
@@ -451,6 +504,19 @@ static int l_utf8_valid(lua_State *L) {
   return 1;
 }
 
+/* uuid_valid(s) -> boolean: 8-4-4-4-12 hexadecimal digits, either case */
+static int l_uuid_valid(lua_State *L) {
+  size_t n, i;
+  const char *s = luaL_checklstring(L, 1, &n);
+  int ok = n == 36;
+  for (i = 0; ok && i < n; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) ok = s[i] == '-';
+    else ok = isxdigit((unsigned char)s[i]) != 0;
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
 static int scratch_gc(lua_State *L) {
   scratch *sc = (scratch *)luaL_checkudata(L, 1, SCRATCH_MT);
   tz_buf_free(&sc->out);
@@ -462,9 +528,11 @@ static int scratch_gc(lua_State *L) {
 
 void tz_open_json(lua_State *L) {
   static const luaL_Reg encode_fn[] = {{"encode", l_encode}, {NULL, NULL}};
-  static const luaL_Reg plain_fn[] = {{"utf8_valid", l_utf8_valid}, {NULL, NULL}};
+  static const luaL_Reg plain_fn[] = {
+    {"utf8_valid", l_utf8_valid}, {"uuid_valid", l_uuid_valid}, {NULL, NULL}};
   scratch *sc;
 
+  init_char_class();
   /* array_mt: a table with this metatable is always written as an array */
   lua_newtable(L);
   lua_pushliteral(L, "array");

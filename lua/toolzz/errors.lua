@@ -79,11 +79,15 @@ function _M.cap_body(body)
   return body
 end
 
+-- Secrets shorter than this are not scrubbed: they would match ordinary text.
+local MIN_SECRET = 8
+_M.MIN_SECRET = MIN_SECRET
+
 -- Replace every occurrence of each secret in s by "[REDACTED]".
 local function scrub(s, secrets)
   for i = 1, #secrets do
     local secret = secrets[i]
-    local start = find(s, secret, 1, true)
+    local start = #secret >= MIN_SECRET and find(s, secret, 1, true)
     if start then
       local out, pos = {}, 1
       while start do

@@ -16,10 +16,10 @@ local array_mt = core.array_mt
 
 local _M = {}
 
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local uuid_valid = core.uuid_valid
 
 function _M.is_uuid(v)
-  return type(v) == "string" and #v == 36 and find(v, UUID) ~= nil
+  return type(v) == "string" and uuid_valid(v)
 end
 
 local zones
@@ -204,21 +204,18 @@ local function check_object(spec, obj, prefix, strict, problems)
   for i = 1, #order do
     local name = order[i]
     local field, value = known[name], obj[name]
-    local path = join(prefix, name)
+    local message
     if value == nil then
-      if field.required then problems[#problems + 1] = { path = path, message = "is required" } end
+      if field.required then message = "is required" end
     elseif value == null then
-      if not field.nullable then
-        problems[#problems + 1] = { path = path, message = "must not be null" }
-      end
+      if not field.nullable then message = "must not be null" end
     else
-      local message = checks[field.type](value, field)
-      if message then
-        problems[#problems + 1] = { path = path, message = message }
-      elseif field.type == "object" then
-        check_object(field, value, path, strict, problems)
+      message = checks[field.type](value, field)
+      if not message and field.type == "object" then
+        check_object(field, value, join(prefix, name), strict, problems)
       end
     end
+    if message then problems[#problems + 1] = { path = join(prefix, name), message = message } end
   end
   if strict then
     local unknown
