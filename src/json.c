@@ -272,7 +272,10 @@ static void put_number(encoder *e, int idx) {
   x = lua_tonumber(L, idx);
   if (x != x || x - x != 0) { add_error(e, "NaN and infinity cannot be written as JSON"); return; }
 #if LUA_VERSION_NUM < 503
-  if (x == floor(x) && fabs(x) < 9007199254740992.0) { put_integer(e, (long long)x); return; }
+  if (x == floor(x) && fabs(x) < 9007199254740992.0 && !(x == 0 && signbit(x))) {
+    put_integer(e, (long long)x);
+    return;
+  }
 #endif
   put_float(e, (double)x, e->is_float_subtype);
 }

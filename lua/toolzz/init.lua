@@ -125,8 +125,8 @@ local function configure(opts)
   if token == nil or token == "" then
     return nil, errors.config("no token: pass the token option or set TOOLZZ_TOKEN")
   end
-  if find(token, "%c") then
-    return nil, errors.config("the token contains control characters (CR, LF, NUL or other)")
+  if find(token, "[^\33-\126]") then
+    return nil, errors.config("the token must be printable ASCII: no spaces, CR, LF, NUL or other control characters")
   end
   cfg.token = token
 

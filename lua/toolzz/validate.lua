@@ -16,7 +16,7 @@ local array_mt = core.array_mt
 
 local _M = {}
 
-local uuid_valid = core.uuid_valid
+local uuid_valid, utf8_valid = core.uuid_valid, core.utf8_valid
 
 function _M.is_uuid(v)
   return type(v) == "string" and uuid_valid(v)
@@ -222,6 +222,8 @@ local function check_object(spec, obj, prefix, strict, problems)
     for k in pairs(obj) do
       if type(k) ~= "string" then
         problems[#problems + 1] = { path = prefix, message = "has a key that is not a string" }
+      elseif not utf8_valid(k) then -- keep its bytes out of messages, as the encoder does
+        problems[#problems + 1] = { path = join(prefix, "(key that is not UTF-8)"), message = "key is not valid UTF-8" }
       elseif not known[k] then
         unknown = unknown or {}
         unknown[#unknown + 1] = k
