@@ -51,6 +51,18 @@ demo: deps
 test: deps
 	@tools/run-tests
 
+bench: deps
+	@TOOLZZ_BENCH_DEPS=1 tools/install-deps
+	@$(MAKE) --no-print-directory build
+	@bench/run
+
+fuzz: deps
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tools/fuzz
+
+sanitize: deps
+	@spec/server/ctl start
+	@eval "$$(spec/server/ctl env --export)"; tools/test-sanitize
+
 clean:
 	-spec/server/ctl stop
 	rm -rf $(BUILD)

@@ -274,7 +274,8 @@ static void push_headers(lua_State *L, const tz_buf *h) {
 /*
  * Push the outcome of a finished slot and free it for reuse:
  *   status, body, headers, elapsed, http_version      on an HTTP answer
- *   nil, kind, message, elapsed                       on a failure
+ *   nil, kind, message, elapsed, headers              on a failure (headers
+ *                                                     read so far, or nil)
  */
 static int push_outcome(lua_State *L, slot *s) {
   double elapsed = 0;
@@ -307,7 +308,9 @@ static int push_outcome(lua_State *L, slot *s) {
       lua_pushstring(L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
     }
     lua_pushnumber(L, (lua_Number)elapsed);
-    nret = 4;
+    if (s->head.len) push_headers(L, &s->head);
+    else lua_pushnil(L);
+    nret = 5;
   }
   if (s->body.cap > SLOT_KEEP_BYTES) tz_buf_free(&s->body);
   if (s->head.cap > SLOT_KEEP_BYTES) tz_buf_free(&s->head);
@@ -434,7 +437,8 @@ static int l_submit(lua_State *L) {
 
 /*
  * t:wait(max_seconds) -> list of finished submissions, each
- *   { tag, status, body, headers, elapsed, http_version } or { tag, nil, kind, message, elapsed }
+ *   { tag, status, body, headers, elapsed, http_version } or
+ *   { tag, nil, kind, message, elapsed, headers }
  * Returns as soon as one or more finished, or after max_seconds with none.
  */
 static int l_wait(lua_State *L) {

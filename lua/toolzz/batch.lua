@@ -11,7 +11,6 @@
 -- hooks as a single call.
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
-local retry = require "toolzz.retry"
 
 local type, tostring, pcall, pairs, rawget, floor = type, tostring, pcall, pairs, rawget, math.floor
 local now = core.now
@@ -42,18 +41,14 @@ end
 
 -- Run the attempts of all valid items over a transport with submit/wait.
 local function run_multi(api, state, transport, items, concurrency, finish)
-  local cfg = state.cfg
-  local max_attempts = cfg.retries + 1
-  local on_request, on_response = cfg.on_request, cfg.on_response
   local ready, ready_head = {}, 1   -- FIFO of items to start
   local waiting = {}                -- items sleeping before a retry
   local in_flight = 0
-  for i = 1, #items do ready[#ready + 1] = items[i] end
+  for i = 1, #items do ready[i] = items[i] end
 
   while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
-    local t = now()
     -- wake the retries that are due
-    local next_wake
+    local t, next_wake = now(), nil
     for i = #waiting, 1, -1 do
       local w = waiting[i]
       if w.wake <= t then
@@ -66,21 +61,17 @@ local function run_multi(api, state, transport, items, concurrency, finish)
     -- start as many as allowed
     while in_flight < concurrency and ready_head <= #ready do
       local item = ready[ready_head]
-      item.attempt = item.attempt + 1
-      if on_request then
-        api.call_hook(state, "on_request", { method = "PUT", url = item.url, attempt = item.attempt }, item.secrets)
-      end
       local ok, why = transport:submit("PUT", item.url, item.body, item.index)
       if not ok then
-        item.attempt = item.attempt - 1
         if in_flight == 0 then -- nothing will free a slot: fail the item
-          ready[ready_head] = false
           ready_head = ready_head + 1
           finish(item.index, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
             { attempts = item.attempt }))
         end
         break
       end
+      item.attempt = item.attempt + 1
+      api.announce(state, "PUT", item.url, item.attempt, item.secrets)
       ready[ready_head] = false
       ready_head = ready_head + 1
       in_flight = in_flight + 1
@@ -89,45 +80,19 @@ local function run_multi(api, state, transport, items, concurrency, finish)
       if next_wake then core.sleep(next_wake - now()) end
     else
       local max_wait = next_wake and (next_wake - now()) or 1
-      if max_wait < 0 then max_wait = 0 end
-      local finished = transport:wait(max_wait)
+      local finished = transport:wait(max_wait > 0 and max_wait or 0)
       for k = 1, #finished do
         local f = finished[k]
         local item = items.by_index[f[1]]
         in_flight = in_flight - 1
-        local status = f[2]
-        local res, err, elapsed
-        if status then
-          res, err = api.interpret(status, f[3], f[4])
-          elapsed = f[5]
+        -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers }
+        local res, err, wait = api.conclude(state, "PUT", item.url, item.attempt, item.secrets,
+          f[2], f[3], f[4], f[5], f[6])
+        if wait then
+          item.wake = now() + wait
+          waiting[#waiting + 1] = item
         else
-          res, err = api.interpret(nil, f[3], f[4])
-          elapsed = f[5]
-        end
-        if err then
-          err.attempts = item.attempt
-          errors.redact(err, item.secrets)
-        end
-        if on_response then
-          local request_id = err and err.request_id
-          if status and not err then request_id = f[4]["x-request-id"] or f[4]["request-id"] end
-          api.call_hook(state, "on_response", {
-            method = "PUT", url = item.url, attempt = item.attempt, elapsed = elapsed,
-            status = status, request_id = request_id, error = err and tostring(err) or nil,
-          }, item.secrets)
-        end
-        if res then
-          finish(item.index, res, nil)
-        elseif item.attempt < max_attempts and retry.retryable(err) then
-          local wait = retry.delay(item.attempt, err.retry_after)
-          if wait then
-            item.wake = now() + wait
-            waiting[#waiting + 1] = item
-          else
-            finish(item.index, nil, err)
-          end
-        else
-          finish(item.index, nil, err)
+          finish(item.index, res, err)
         end
       end
     end

@@ -191,11 +191,17 @@ local function server_message(data)
   return nil
 end
 
+local function request_id_of(headers)
+  return headers and (headers["x-request-id"] or headers["request-id"]) or nil
+end
+
 -- Turn one attempt's transport outcome into (result) or (nil, err).
--- Transport outcome: status, body, headers | nil, kind, message.
-local function interpret(status, body, headers)
-  if not status then return nil, errors.new(body, headers) end
-  local request_id = headers["x-request-id"] or headers["request-id"]
+-- Transport outcome: status, body, headers | nil, kind, message, elapsed, headers.
+local function interpret(status, body, headers, elapsed, fail_headers)
+  if not status then
+    return nil, errors.new(body, headers, { request_id = request_id_of(fail_headers) })
+  end
+  local request_id = request_id_of(headers)
   if status >= 200 and status < 300 then
     if status == 204 then return {} end
     local ok, data = pcall(decode, body)
@@ -256,35 +262,44 @@ local function call_hook(state, name, info, secrets)
   end
 end
 
+-- Before an attempt: tell on_request.
+local function announce(state, method, url, attempt, secrets)
+  if state.cfg.on_request then
+    call_hook(state, "on_request", { method = method, url = url, attempt = attempt }, secrets)
+  end
+end
+
+-- After an attempt (the transport's outcome follows `secrets`): interpret it,
+-- tell on_response, and decide. Returns res, or nil, err, wait where wait is
+-- the seconds before the next attempt, or nil when this error is final.
+local function conclude(state, method, url, attempt, secrets, status, rbody, headers, elapsed, extra)
+  local res, err = interpret(status, rbody, headers, elapsed, extra)
+  if err then
+    err.attempts = attempt
+    errors.redact(err, secrets)
+  end
+  if state.cfg.on_response then
+    local request_id = err and err.request_id
+    if status and not err then request_id = request_id_of(headers) end
+    call_hook(state, "on_response", {
+      method = method, url = url, attempt = attempt, elapsed = elapsed,
+      status = status or nil, request_id = request_id, error = err and tostring(err) or nil,
+    }, secrets)
+  end
+  if res then return res end
+  if attempt > state.cfg.retries or not retry.retryable(err) then return nil, err end
+  return nil, err, retry.delay(attempt, err.retry_after)
+end
+
 -- One call: attempts with retries. Returns the decoded response or nil, err.
 local function perform(state, method, url, body, secrets)
-  local cfg = state.cfg
   local transport, sleep = pick_transport(state)
-  local max_attempts = cfg.retries + 1
-  local on_request, on_response = cfg.on_request, cfg.on_response
   local attempt = 0
   while true do
     attempt = attempt + 1
-    if on_request then
-      call_hook(state, "on_request", { method = method, url = url, attempt = attempt }, secrets)
-    end
-    local status, rbody, headers, elapsed = transport:request(method, url, body)
-    local res, err = interpret(status, rbody, headers)
-    if err then
-      err.attempts = attempt
-      errors.redact(err, secrets)
-    end
-    if on_response then
-      local request_id = err and err.request_id
-      if status and not err then request_id = headers["x-request-id"] or headers["request-id"] end
-      call_hook(state, "on_response", {
-        method = method, url = url, attempt = attempt, elapsed = elapsed,
-        status = status or nil, request_id = request_id, error = err and tostring(err) or nil,
-      }, secrets)
-    end
+    announce(state, method, url, attempt, secrets)
+    local res, err, wait = conclude(state, method, url, attempt, secrets, transport:request(method, url, body))
     if res then return res end
-    if attempt >= max_attempts or not retry.retryable(err) then return nil, err end
-    local wait = retry.delay(attempt, err.retry_after)
     if not wait then return nil, err end
     sleep(wait)
   end
@@ -372,7 +387,7 @@ end
 
 -- What toolzz.batch needs of this layer.
 local batch_api = {
-  build = build, interpret = interpret, perform = perform, call_hook = call_hook,
+  build = build, announce = announce, conclude = conclude, perform = perform,
   pick_transport = pick_transport, log_warning = log_warning,
   endpoints = { calcom = schema.calcom, gcal = schema.gcal },
 }
