@@ -197,7 +197,7 @@ end
 
 -- Turn one attempt's transport outcome into (result) or (nil, err).
 -- Transport outcome: status, body, headers | nil, kind, message, elapsed, headers.
-local function interpret(status, body, headers, elapsed, fail_headers)
+local function interpret(status, body, headers, _, fail_headers)
   if not status then
     return nil, errors.new(body, headers, { request_id = request_id_of(fail_headers) })
   end
