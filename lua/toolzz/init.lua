@@ -153,6 +153,9 @@ local function configure(opts)
   if cfg.transport ~= "auto" and cfg.transport ~= "curl" and cfg.transport ~= "ngx" then
     return nil, errors.config("transport must be \"auto\", \"curl\" or \"ngx\"")
   end
+  if cfg.transport == "ngx" and type(rawget(_G, "ngx")) ~= "table" then
+    return nil, errors.config("transport \"ngx\" works only inside nginx (lua-nginx-module)")
+  end
   cfg.defaults = deep_copy(opts.defaults, 0)
   return cfg
 end
