@@ -651,3 +651,17 @@ describe("no call raises a Lua error for bad input", function()
     end
   end)
 end)
+
+describe("caller tables with metatables", function()
+  it("never runs the caller's __index or __pairs, at any depth", function()
+    local trap = { __index = function() error("__index ran") end, __pairs = function() error("__pairs ran") end }
+    local client = H.client()
+    local body = H.gcal_body()
+    body.googleCalendar = setmetatable(body.googleCalendar, trap)
+    body.googleCalendar.googleUser = setmetatable(body.googleCalendar.googleUser, trap)
+    local ok, res, err = pcall(client.gcal.update, H.UUID, setmetatable(body, trap))
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(err)
+    assert.equals(H.UUID, res.id)
+  end)
+end)

@@ -237,3 +237,20 @@ describe("retry policy", function()
     assert.equals(3, retry.delay(5, 3))
   end)
 end)
+
+describe("hostile responses on a reused connection", function()
+  before_each(function() S.reset() end)
+
+  it("a folded first header after a normal call is a network error, not a crash (libcurl < 8.1 bug)", function()
+    local client = H.client { retries = 0 }
+    assert(client.calcom.update(H.UUID, H.calcom_body()))
+    S.faults { { raw = "HTTP/1.1 200 OK\r\n X-Folded: y\r\nContent-Length: 2\r\n\r\n{}" } }
+    local res, err = client.calcom.update(H.UUID, H.calcom_body())
+    if res then
+      assert.is_table(res) -- a libcurl that unfolds the line is fine too
+    else
+      assert.equals("network", err.kind)
+    end
+    assert.is_table((client.calcom.update(H.UUID, H.calcom_body())))
+  end)
+end)

@@ -470,7 +470,11 @@ static int l_encode(lua_State *L) {
   memset(&e, 0, sizeof e);
   e.L = L;
   e.sc = (scratch *)lua_touserdata(L, lua_upvalueindex(1));
-  e.max_bytes = lua_isnumber(L, 2) ? (size_t)lua_tonumber(L, 2) : DEFAULT_MAX_BODY_BYTES;
+  e.max_bytes = DEFAULT_MAX_BODY_BYTES;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    lua_Number m = lua_tonumber(L, 2); /* clamp before converting: NaN, negatives, huge */
+    e.max_bytes = !(m > 0) ? 0 : m >= 4503599627370496.0 ? ((size_t)1 << 52) : (size_t)m;
+  }
 #if LUA_VERSION_NUM >= 503
   e.is_float_subtype = 1;
 #endif

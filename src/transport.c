@@ -33,11 +33,19 @@ typedef struct slot {
   int done;
   int over;        /* why a callback aborted the transfer */
   lua_Integer tag; /* the caller's name for this transfer */
+  int body_ref;    /* registry reference anchoring the request body string */
+  int used;        /* the easy handle has made a transfer */
+  const struct transport *owner;
   char errbuf[CURL_ERROR_SIZE];
 } slot;
 
+#define MAX_KEEP_HEADERS 8
+
 typedef struct transport {
   CURLM *multi;
+  char *keep[MAX_KEEP_HEADERS]; /* lower-case names of headers to return; none = all */
+  size_t keep_len[MAX_KEEP_HEADERS];
+  int nkeep;
   struct curl_slist *headers;
   slot **slots;
   int nslots, max_slots;
@@ -46,6 +54,7 @@ typedef struct transport {
   char *ca_file, *ca_path, *proxy;
   int http2;
   int closed;
+  int fresh_handles; /* libcurl < 8.1.0: never reuse an easy handle (see start) */
 } transport;
 
 /* ---- callbacks (never touch Lua) ------------------------------------ */
@@ -108,6 +117,8 @@ static slot *new_slot(transport *t) {
   if (!e) { free(s); return NULL; }
   s->max_body = t->max_body;
   s->max_head = t->max_head;
+  s->owner = t;
+  s->body_ref = LUA_NOREF;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)s);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -160,12 +171,29 @@ static slot *take_slot(transport *t) {
   return s;
 }
 
-/* Start one transfer on a free slot. Returns the slot, or NULL with *why set. */
-static slot *start(transport *t, const char *method, const char *url,
-                   const char *body, size_t body_len, lua_Integer tag, const char **why) {
+/*
+ * Start one transfer on a free slot, sending the string at body_idx without
+ * copying it: the caller keeps it alive (on the stack for request(); submit()
+ * anchors it with anchor = 1). Returns the slot, or NULL with *why set.
+ */
+static slot *start(lua_State *L, transport *t, const char *method, const char *url,
+                   int body_idx, int anchor, lua_Integer tag, const char **why) {
   slot *s = take_slot(t);
+  size_t body_len;
+  const char *body = lua_tolstring(L, body_idx, &body_len);
   CURL *e;
   if (!s) { *why = "busy"; return NULL; }
+  /* libcurl before 8.1.0 keeps a pointer to the previous transfer's last
+     header after freeing it (curl issue 11101): a response whose first
+     header line is folded then makes it write freed memory. A duplicate
+     handle starts clean; connections stay in the multi's cache. */
+  if (s->used && t->fresh_handles) {
+    CURL *fresh = curl_easy_duphandle(s->easy);
+    if (!fresh) { *why = "out of memory"; return NULL; }
+    curl_easy_cleanup(s->easy);
+    s->easy = fresh;
+  }
+  s->used = 1;
   e = s->easy;
   s->body.len = s->head.len = 0;
   s->over = OVER_NONE;
@@ -175,8 +203,12 @@ static slot *start(transport *t, const char *method, const char *url,
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-  curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   if (curl_multi_add_handle(t->multi, e) != CURLM_OK) { *why = "cannot start transfer"; return NULL; }
+  if (anchor) {
+    lua_pushvalue(L, body_idx);
+    s->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   s->busy = 1;
   return s;
 }
@@ -237,9 +269,17 @@ static const char *classify(CURLcode rc) {
   }
 }
 
-/* Push the response headers as a table of lower-case names. */
-static void push_headers(lua_State *L, const tz_buf *h) {
-  const char *p = h->data, *end = h->data + h->len;
+static int wanted(const struct transport *t, const char *name, size_t n) {
+  int i;
+  if (t->nkeep == 0) return 1;
+  for (i = 0; i < t->nkeep; i++)
+    if (t->keep_len[i] == n && memcmp(t->keep[i], name, n) == 0) return 1;
+  return 0;
+}
+
+/* Push the response headers (those the transport keeps) as a table of lower-case names. */
+static void push_headers(lua_State *L, const struct transport *t, const tz_buf *h) {
+  const char *p = h->data, *end = p ? p + h->len : NULL;
   lua_createtable(L, 0, 8);
   while (p && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -251,6 +291,8 @@ static void push_headers(lua_State *L, const tz_buf *h) {
       const char *v = colon + 1, *ve = line_end;
       if (nlen < sizeof name) {
         for (i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
+      }
+      if (nlen < sizeof name && wanted(t, name, nlen)) {
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
         lua_pushlstring(L, name, nlen);
@@ -287,7 +329,7 @@ static int push_outcome(lua_State *L, slot *s) {
     curl_easy_getinfo(s->easy, CURLINFO_HTTP_VERSION, &version);
     lua_pushinteger(L, (lua_Integer)status);
     lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
-    push_headers(L, &s->head);
+    push_headers(L, s->owner, &s->head);
     lua_pushnumber(L, (lua_Number)elapsed);
     lua_pushstring(L, version == CURL_HTTP_VERSION_2_0 ? "2" :
                       version == CURL_HTTP_VERSION_1_0 ? "1.0" : "1.1");
@@ -308,12 +350,14 @@ static int push_outcome(lua_State *L, slot *s) {
       lua_pushstring(L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
     }
     lua_pushnumber(L, (lua_Number)elapsed);
-    if (s->head.len) push_headers(L, &s->head);
+    if (s->head.len) push_headers(L, s->owner, &s->head);
     else lua_pushnil(L);
     nret = 5;
   }
   if (s->body.cap > SLOT_KEEP_BYTES) tz_buf_free(&s->body);
   if (s->head.cap > SLOT_KEEP_BYTES) tz_buf_free(&s->head);
+  luaL_unref(L, LUA_REGISTRYINDEX, s->body_ref);
+  s->body_ref = LUA_NOREF;
   s->busy = 0;
   s->done = 0;
   return nret;
@@ -350,6 +394,23 @@ static int l_transport_new(lua_State *L) {
   t->closed = 0;
   if (!t->slots || !t->multi) return luaL_error(L, "toolzz: cannot create a libcurl handle");
   curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  t->fresh_handles = curl_version_info(CURLVERSION_NOW)->version_num < 0x080100;
+
+  lua_getfield(L, 1, "keep_headers");
+  n = lua_istable(L, -1) ? (int)tz_rawlen(L, -1) : 0;
+  for (i = 1; i <= n && t->nkeep < MAX_KEEP_HEADERS; i++) {
+    size_t len, k;
+    const char *name;
+    lua_rawgeti(L, -1, i);
+    name = lua_tolstring(L, -1, &len);
+    if (name && (t->keep[t->nkeep] = (char *)malloc(len + 1)) != NULL) {
+      for (k = 0; k < len; k++) t->keep[t->nkeep][k] = (char)tolower((unsigned char)name[k]);
+      t->keep[t->nkeep][len] = '\0';
+      t->keep_len[t->nkeep++] = len;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
 
   t->ca_file = dup_opt_string(L, 1, "ca_file");
   t->ca_path = dup_opt_string(L, 1, "ca_path");
@@ -375,7 +436,10 @@ static int l_transport_close(lua_State *L) {
   int i;
   struct curl_slist *h;
   if (t->closed && !t->multi) return 0;
-  for (i = 0; i < t->nslots; i++) free_slot(t, t->slots[i]);
+  for (i = 0; i < t->nslots; i++) {
+    luaL_unref(L, LUA_REGISTRYINDEX, t->slots[i]->body_ref);
+    free_slot(t, t->slots[i]);
+  }
   free(t->slots);
   t->slots = NULL;
   t->nslots = 0;
@@ -384,6 +448,8 @@ static int l_transport_close(lua_State *L) {
   for (h = t->headers; h; h = h->next) wipe(h->data, strlen(h->data));
   curl_slist_free_all(t->headers);
   t->headers = NULL;
+  for (i = 0; i < t->nkeep; i++) free(t->keep[i]);
+  t->nkeep = 0;
   free(t->ca_file);
   free(t->ca_path);
   free(t->proxy);
@@ -403,10 +469,11 @@ static int l_request(lua_State *L) {
   transport *t = open_transport(L);
   const char *method = luaL_checkstring(L, 2);
   const char *url = luaL_checkstring(L, 3);
-  size_t body_len;
-  const char *body = luaL_optlstring(L, 4, "", &body_len);
   const char *why = NULL;
-  slot *s = start(t, method, url, body, body_len, 0, &why);
+  slot *s;
+  if (lua_isnoneornil(L, 4)) { lua_settop(L, 3); lua_pushliteral(L, ""); }
+  luaL_checkstring(L, 4);
+  s = start(L, t, method, url, 4, 0, 0, &why);
   if (!s) {
     lua_pushnil(L);
     lua_pushliteral(L, "network");
@@ -422,11 +489,11 @@ static int l_submit(lua_State *L) {
   transport *t = open_transport(L);
   const char *method = luaL_checkstring(L, 2);
   const char *url = luaL_checkstring(L, 3);
-  size_t body_len;
-  const char *body = luaL_checklstring(L, 4, &body_len);
-  lua_Integer tag = luaL_checkinteger(L, 5);
+  lua_Integer tag;
   const char *why = NULL;
-  if (!start(t, method, url, body, body_len, tag, &why)) {
+  luaL_checkstring(L, 4);
+  tag = luaL_checkinteger(L, 5);
+  if (!start(L, t, method, url, 4, 1, tag, &why)) {
     lua_pushnil(L);
     lua_pushstring(L, why);
     return 2;

@@ -232,6 +232,7 @@ _M._interpret = interpret
 -- ---- transports -------------------------------------------------------------
 
 local ngx_transport -- toolzz.ngx, loaded on first use inside nginx
+local KEEP_HEADERS = { "x-request-id", "request-id", "retry-after" }
 
 -- The transport for this call and how to sleep: cosockets where nginx allows
 -- them, else the client's libcurl transport.
@@ -250,6 +251,7 @@ local function pick_transport(state)
       headers = state.curl_headers, timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
       max_response_bytes = cfg.max_response_bytes, ca_file = cfg.ca_file, ca_path = cfg.ca_path,
       proxy = cfg.proxy, http2 = cfg.http2,
+      keep_headers = KEEP_HEADERS, -- the layers above read no others
     }
     state.curl = t
   end
@@ -338,8 +340,8 @@ local function build(state, spec, id, fields, secrets)
     return nil, errors.validation(problems)
   end
   local cfg = state.cfg
-  local body = validate.prepare(spec, fields, cfg.defaults, secrets)
-  validate.check(spec, body, cfg.strict, problems)
+  local body = validate.prepare(spec, fields, cfg.defaults)
+  validate.check(spec, body, cfg.strict, problems, secrets)
   local json, encode_problems = encode(body, cfg.max_body_bytes)
   if encode_problems then merge_problems(problems, encode_problems) end
   if #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end

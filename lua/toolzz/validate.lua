@@ -2,8 +2,9 @@
 --
 -- prepare() builds the body that will be sent (the caller's fields, client
 -- defaults and schema defaults filled in where absent, the caller's tables
--- left untouched); check() walks it against the schema and collects every
--- problem as { path =, message = }. Both are compiled once per schema.
+-- left untouched); check() walks it against the schema, collects every
+-- problem as { path =, message = } and the values of secret fields. Each
+-- schema is compiled once.
 local core = require "toolzz.core"
 local schema = require "toolzz.schema"
 local tzdata = require "toolzz.tzdata"
@@ -116,16 +117,22 @@ end
 -- Give each object spec a sorted field list, once.
 local function compile(spec)
   if spec.order then return spec end
-  local order = {}
+  local order, filled, objects = {}, {}, {}
   for name, field in pairs(spec.fields) do
     order[#order + 1] = name
     assert(checks[field.type], "unknown field type " .. tostring(field.type))
-    if field.type == "object" then compile(field) end
+    if field.type == "object" then
+      compile(field)
+      objects[#objects + 1] = name
+    end
     if field.default == schema.NULL then field.default = null end
     if field.default == schema.EMPTY_ARRAY then field.default = setmetatable({}, array_mt) end
+    if field.default ~= nil or field.type == "array" then filled[#filled + 1] = name end
   end
   sort(order)
-  spec.order = order
+  sort(filled)
+  sort(objects)
+  spec.order, spec.filled, spec.objects = order, filled, objects
   return spec
 end
 _M.compile = compile
@@ -137,13 +144,38 @@ local function join(prefix, name)
   return prefix .. "." .. name
 end
 
--- The body to send: a copy of fields (one level per schema object) with
--- defaults filled in where absent; string values of `secret` fields are
--- appended to `secrets` so errors can be scrubbed of them.
-local function prepare(spec, fields, defaults, secrets)
+-- Would sending fields as they are miss a default or an empty array's marker?
+-- A table with a metatable is always copied (raw), so that no __index or
+-- __pairs of the caller's ever runs while validating.
+local function needs_copy(spec, fields)
+  if getmetatable(fields) ~= nil then return true end
+  local filled, known = spec.filled, spec.fields
+  for i = 1, #filled do
+    local name = filled[i]
+    local value = fields[name]
+    if value == nil or (known[name].type == "array" and type(value) == "table" and next(value) == nil) then
+      return true
+    end
+  end
+  local objects = spec.objects
+  for i = 1, #objects do
+    local value = fields[objects[i]]
+    if type(value) == "table" and needs_copy(known[objects[i]], value) then return true end
+  end
+  return false
+end
+
+-- The body to send: the caller's table itself when nothing needs filling in
+-- (the common case, and no copy), else a copy of fields (one level per schema
+-- object) with defaults filled in where absent. The caller's tables are never
+-- changed.
+local function prepare(spec, fields, defaults)
+  if type(defaults) ~= "table" then
+    defaults = nil
+    if not needs_copy(spec, fields) then return fields end
+  end
   local out = {}
-  for k, v in pairs(fields) do out[k] = v end
-  if type(defaults) ~= "table" then defaults = nil end
+  for k, v in next, fields do out[k] = v end
   local order, known = spec.order, spec.fields
   for i = 1, #order do
     local name = order[i]
@@ -151,9 +183,7 @@ local function prepare(spec, fields, defaults, secrets)
     if field.type == "object" then
       local d = defaults and defaults[name]
       if value == nil and type(d) == "table" then value = {} end
-      if type(value) == "table" and getmetatable(value) == nil then
-        value = prepare(field, value, d, secrets)
-      end
+      if type(value) == "table" then value = prepare(field, value, d) end
     elseif value == nil then
       if defaults then value = defaults[name] end
       if value == nil then value = field.default end
@@ -161,16 +191,13 @@ local function prepare(spec, fields, defaults, secrets)
     if field.type == "array" and type(value) == "table" and next(value) == nil then
       value = field.default or setmetatable({}, array_mt) -- written as [] even when empty
     end
-    if field.secret and type(value) == "string" and #value >= 4 then
-      secrets[#secrets + 1] = value
-    end
     out[name] = value
   end
   return out
 end
 
-function _M.prepare(spec, fields, defaults, secrets)
-  return prepare(compile(spec), fields, defaults, secrets)
+function _M.prepare(spec, fields, defaults)
+  return prepare(compile(spec), fields, defaults)
 end
 
 -- ---- validation -----------------------------------------------------------
@@ -199,7 +226,7 @@ local function suggestion(name, order)
   return best and (' (did you mean "' .. best .. '"?)') or ""
 end
 
-local function check_object(spec, obj, prefix, strict, problems)
+local function check_object(spec, obj, prefix, strict, problems, secrets)
   local order, known = spec.order, spec.fields
   for i = 1, #order do
     local name = order[i]
@@ -211,8 +238,12 @@ local function check_object(spec, obj, prefix, strict, problems)
       if not field.nullable then message = "must not be null" end
     else
       message = checks[field.type](value, field)
-      if not message and field.type == "object" then
-        check_object(field, value, join(prefix, name), strict, problems)
+      if not message then
+        if field.type == "object" then
+          check_object(field, value, join(prefix, name), strict, problems, secrets)
+        elseif field.secret and secrets then
+          secrets[#secrets + 1] = value
+        end
       end
     end
     if message then problems[#problems + 1] = { path = join(prefix, name), message = message } end
@@ -222,11 +253,13 @@ local function check_object(spec, obj, prefix, strict, problems)
     for k in pairs(obj) do
       if type(k) ~= "string" then
         problems[#problems + 1] = { path = prefix, message = "has a key that is not a string" }
-      elseif not utf8_valid(k) then -- keep its bytes out of messages, as the encoder does
-        problems[#problems + 1] = { path = join(prefix, "(key that is not UTF-8)"), message = "key is not valid UTF-8" }
       elseif not known[k] then
-        unknown = unknown or {}
-        unknown[#unknown + 1] = k
+        if utf8_valid(k) then
+          unknown = unknown or {}
+          unknown[#unknown + 1] = k
+        else -- keep its bytes out of messages, as the encoder does
+          problems[#problems + 1] = { path = join(prefix, "(key that is not UTF-8)"), message = "key is not valid UTF-8" }
+        end
       end
     end
     if unknown then
@@ -243,8 +276,10 @@ local function check_object(spec, obj, prefix, strict, problems)
 end
 
 -- Every problem of body against the schema, as a list (empty when none).
-function _M.check(spec, body, strict, problems)
-  return check_object(compile(spec), body, "", strict, problems or {})
+-- String values of `secret` fields are appended to secrets (when given), so
+-- errors can be scrubbed of them.
+function _M.check(spec, body, strict, problems, secrets)
+  return check_object(compile(spec), body, "", strict, problems or {}, secrets)
 end
 
 return _M
