@@ -35,6 +35,8 @@ typedef struct slot {
   lua_Integer tag; /* the caller's name for this transfer */
   int body_ref;    /* registry reference anchoring the request body string */
   int used;        /* the easy handle has made a transfer */
+  CURL *spare;     /* with fresh_handles: the next transfer's handle, made ahead */
+  CURL *retired;   /* with fresh_handles: the last transfer's handle, to clean up */
   const struct transport *owner;
   char errbuf[CURL_ERROR_SIZE];
 } slot;
@@ -153,6 +155,8 @@ static slot *new_slot(transport *t) {
 static void free_slot(transport *t, slot *s) {
   if (s->busy && !s->done) curl_multi_remove_handle(t->multi, s->easy);
   curl_easy_cleanup(s->easy);
+  if (s->spare) curl_easy_cleanup(s->spare);
+  if (s->retired) curl_easy_cleanup(s->retired);
   tz_buf_free(&s->body);
   tz_buf_free(&s->head);
   free(s);
@@ -188,9 +192,11 @@ static slot *start(lua_State *L, transport *t, const char *method, const char *u
      header line is folded then makes it write freed memory. A duplicate
      handle starts clean; connections stay in the multi's cache. */
   if (s->used && t->fresh_handles) {
-    CURL *fresh = curl_easy_duphandle(s->easy);
+    CURL *fresh = s->spare ? s->spare : curl_easy_duphandle(s->easy);
     if (!fresh) { *why = "out of memory"; return NULL; }
-    curl_easy_cleanup(s->easy);
+    s->spare = NULL;
+    if (s->retired) curl_easy_cleanup(s->retired);
+    s->retired = s->easy; /* cleaned while the next answer is awaited */
     s->easy = fresh;
   }
   s->used = 1;
@@ -211,6 +217,14 @@ static slot *start(lua_State *L, transport *t, const char *method, const char *u
   }
   s->busy = 1;
   return s;
+}
+
+/* With fresh_handles, swap handles while the server works on the request,
+   so the copying and freeing cost no wall time of a sequential call. */
+static void housekeep(transport *t, slot *s) {
+  if (!t->fresh_handles) return;
+  if (s->retired) { curl_easy_cleanup(s->retired); s->retired = NULL; }
+  if (!s->spare) s->spare = curl_easy_duphandle(s->easy);
 }
 
 /* Mark finished transfers done and take them out of the multi. */
@@ -269,11 +283,16 @@ static const char *classify(CURLcode rc) {
   }
 }
 
+/* Is the header name (any case) one the transport keeps? */
 static int wanted(const struct transport *t, const char *name, size_t n) {
   int i;
+  size_t k;
   if (t->nkeep == 0) return 1;
-  for (i = 0; i < t->nkeep; i++)
-    if (t->keep_len[i] == n && memcmp(t->keep[i], name, n) == 0) return 1;
+  for (i = 0; i < t->nkeep; i++) {
+    if (t->keep_len[i] != n) continue;
+    for (k = 0; k < n && (char)tolower((unsigned char)name[k]) == t->keep[i][k]; k++) {}
+    if (k == n) return 1;
+  }
   return 0;
 }
 
@@ -289,10 +308,8 @@ static void push_headers(lua_State *L, const struct transport *t, const tz_buf *
       char name[128];
       size_t nlen = (size_t)(colon - p), i;
       const char *v = colon + 1, *ve = line_end;
-      if (nlen < sizeof name) {
+      if (nlen < sizeof name && wanted(t, p, nlen)) {
         for (i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
-      }
-      if (nlen < sizeof name && wanted(t, name, nlen)) {
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
         lua_pushlstring(L, name, nlen);
@@ -480,6 +497,8 @@ static int l_request(lua_State *L) {
     lua_pushstring(L, why);
     return 3;
   }
+  drive(t, 0); /* sends the request */
+  if (!s->done) housekeep(t, s);
   while (!s->done) drive(t, 1000);
   return push_outcome(L, s);
 }
