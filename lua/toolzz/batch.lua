@@ -140,20 +140,19 @@ function _M.run(api, state, requests, opts)
   local items = { by_index = {} }
   for i = 1, total do
     local r = requests[i]
-    local secrets = { state.cfg.token }
     local spec = type(r) == "table" and api.endpoints[r[1]]
     if not spec then
       finish(i, nil, errors.validation { { path = "[" .. i .. "]",
         message = "each request must be { \"calcom\" | \"gcal\", id, fields }" } })
     else
-      local json, err = api.build(state, spec, r[2], r[3], secrets)
+      local json, secrets = api.build(state, spec, r[2], r[3])
       if json then
-        local item = { index = i, url = state.cfg.base_url .. spec.path .. r[2], body = json,
+        local item = { index = i, url = state.prefix[spec] .. r[2], body = json,
                        secrets = secrets, attempt = 0 }
         items[#items + 1] = item
         items.by_index[i] = item
       else
-        finish(i, nil, err)
+        finish(i, nil, secrets) -- the validation error
       end
     end
   end

@@ -325,8 +325,10 @@ local function merge_problems(problems, more)
   return problems
 end
 
--- Validate and encode a call's body; returns json or nil, validation error.
+-- Validate and encode a call's body; returns json and the secrets to scrub
+-- from errors, or nil, validation error.
 local function build(state, spec, id, fields, secrets)
+  secrets = secrets or (spec.has_secrets and { state.cfg.token }) or state.secrets
   local problems = {}
   if not validate.is_uuid(id) then
     problems[1] = {
@@ -345,16 +347,15 @@ local function build(state, spec, id, fields, secrets)
   local json, encode_problems = encode(body, cfg.max_body_bytes)
   if encode_problems then merge_problems(problems, encode_problems) end
   if #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end
-  return json
+  return json, secrets
 end
 _M._build = build
 
 local function update(state, spec, id, fields)
   if state.closed then return nil, errors.config("the client is closed") end
-  local secrets = { state.cfg.token }
-  local json, err = build(state, spec, id, fields, secrets)
-  if not json then return nil, err end
-  return perform(state, "PUT", state.cfg.base_url .. spec.path .. id, json, secrets)
+  local json, secrets = build(state, spec, id, fields)
+  if not json then return nil, secrets end
+  return perform(state, "PUT", state.prefix[spec] .. id, json, secrets)
 end
 
 -- ---- clients -------------------------------------------------------------------
@@ -411,6 +412,11 @@ function _M.new(opts)
   local ua = user_agent(cfg)
   local state = {
     cfg = cfg,
+    secrets = { cfg.token }, -- what errors are scrubbed of when the body has no secret
+    prefix = { -- URL of each endpoint, but for the id
+      [schema.calcom] = cfg.base_url .. schema.calcom.path,
+      [schema.gcal] = cfg.base_url .. schema.gcal.path,
+    },
     headers = { -- for the cosocket transport
       ["Authorization"] = "Bearer " .. cfg.token,
       ["Content-Type"] = "application/json",

@@ -132,7 +132,11 @@ local function compile(spec)
   sort(order)
   sort(filled)
   sort(objects)
-  spec.order, spec.filled, spec.objects = order, filled, objects
+  local has_secrets = false
+  for _, field in pairs(spec.fields) do
+    if field.secret or field.has_secrets then has_secrets = true end
+  end
+  spec.order, spec.filled, spec.objects, spec.has_secrets = order, filled, objects, has_secrets
   return spec
 end
 _M.compile = compile
