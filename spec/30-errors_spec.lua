@@ -26,13 +26,7 @@ local function assert_error(err, kind, attempts)
   return text
 end
 
-local function calcom(client, id)
-  return client.calcom.update(id or H.UUID, H.calcom_body())
-end
-
-local function gcal(client, id)
-  return client.gcal.update(id or H.UUID, H.gcal_body())
-end
+local calcom, gcal = H.calcom, H.gcal
 
 -- A listening socket whose accept queue is full, so that new connections
 -- are never completed (the SYN is dropped): a connect that can only time out.

@@ -4,13 +4,7 @@ local H = require "helpers"
 
 local stand_in = H.stand_in
 
-local function calcom(client, id)
-  return client.calcom.update(id or H.UUID, H.calcom_body())
-end
-
-local function gcal(client, id)
-  return client.gcal.update(id or H.UUID, H.gcal_body())
-end
+local calcom, gcal = H.calcom, H.gcal
 
 local function tls_client(opts)
   local o = { base_url = H.env.tls_url, ca_file = H.env.ca_file }

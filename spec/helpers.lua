@@ -64,6 +64,15 @@ function H.client(opts)
   return client
 end
 
+-- One update of each kind with a valid body (id defaults to H.UUID).
+function H.calcom(client, id)
+  return client.calcom.update(id or H.UUID, H.calcom_body())
+end
+
+function H.gcal(client, id)
+  return client.gcal.update(id or H.UUID, H.gcal_body())
+end
+
 -- Every string reachable from v (keys and values), for secret checks.
 function H.strings(v, out, seen)
   out, seen = out or {}, seen or {}
