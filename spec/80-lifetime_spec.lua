@@ -111,11 +111,30 @@ describe("lifetime", function()
     end)
   end
 
-  it("the C transport survives close twice and use after close is a Lua-visible error", function()
+  it("the C transport survives close twice and answers a config failure after close", function()
     local core = require "toolzz.core"
     local t = core.transport { headers = { "Authorization: Bearer x" } }
     t:close()
     t:close()
-    assert.has_error(function() t:request("PUT", H.env.http_url, "{}") end)
+    local status, kind = t:request("PUT", H.env.http_url, "{}")
+    assert.is_nil(status)
+    assert.equals("config", kind)
+    assert.same({}, t:wait(0))
+    assert.equals(0, t:pending())
+  end)
+
+  it("a client closed by a hook in the middle of a batch ends the batch with errors, not a raise", function()
+    local client
+    client = H.client { on_response = function() client:close() end }
+    local list = {}
+    for i = 1, 6 do list[i] = { "calcom", H.UUID, H.calcom_body() } end
+    local ok, results = pcall(client.batch, list, { concurrency = 2 })
+    assert.is_true(ok, tostring(results))
+    assert.equals(6, #results)
+    local failed = 0
+    for _, r in ipairs(results) do
+      if r.err then failed = failed + 1 end
+    end
+    assert.is_true(failed >= 1)
   end)
 end)

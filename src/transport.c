@@ -475,15 +475,21 @@ static int l_transport_close(lua_State *L) {
   return 0;
 }
 
+/* The transport at 1, or NULL with nil, "config", message pushed when it is
+   closed (a client closed from a hook in mid-batch must not raise). */
 static transport *open_transport(lua_State *L) {
   transport *t = check_transport(L);
-  if (t->closed) luaL_error(L, "toolzz: transport is closed");
-  return t;
+  if (!t->closed) return t;
+  lua_pushnil(L);
+  lua_pushliteral(L, "config");
+  lua_pushliteral(L, "the client is closed");
+  return NULL;
 }
 
 /* t:request(method, url, body) -> one attempt, waiting for it (see push_outcome). */
 static int l_request(lua_State *L) {
   transport *t = open_transport(L);
+  if (!t) return 3;
   const char *method = luaL_checkstring(L, 2);
   const char *url = luaL_checkstring(L, 3);
   const char *why = NULL;
@@ -506,6 +512,7 @@ static int l_request(lua_State *L) {
 /* t:submit(method, url, body, tag) -> true | nil, "busy" (all slots in use) */
 static int l_submit(lua_State *L) {
   transport *t = open_transport(L);
+  if (!t) return 3;
   const char *method = luaL_checkstring(L, 2);
   const char *url = luaL_checkstring(L, 3);
   lua_Integer tag;
@@ -529,6 +536,7 @@ static int l_submit(lua_State *L) {
  */
 static int l_wait(lua_State *L) {
   transport *t = open_transport(L);
+  if (!t) { lua_newtable(L); return 1; }
   double max_s = luaL_optnumber(L, 2, 1.0);
   int wait_ms = max_s <= 0 ? 0 : (int)(max_s * 1000.0 + 0.5);
   int i, k, n = 0, pending = 0, ready = 0;
@@ -555,6 +563,7 @@ static int l_wait(lua_State *L) {
 /* t:pending() -> number of submissions not yet collected */
 static int l_pending(lua_State *L) {
   transport *t = open_transport(L);
+  if (!t) { lua_pushinteger(L, 0); return 1; }
   int i, pending = 0;
   for (i = 0; i < t->nslots; i++)
     if (t->slots[i]->busy) pending++;

@@ -40,13 +40,25 @@ local function check_options(opts)
 end
 
 -- Run the attempts of all valid items over a transport with submit/wait.
-local function run_multi(api, state, transport, items, concurrency, finish)
+local function run_multi(api, state, transport, items, concurrency, finish_item)
+  local function finish(index, res, err)
+    items.by_index[index].finished = true
+    finish_item(index, res, err)
+  end
   local ready, ready_head = {}, 1   -- FIFO of items to start
   local waiting = {}                -- items sleeping before a retry
   local in_flight = 0
   for i = 1, #items do ready[i] = items[i] end
 
   while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
+    if state.closed then -- closed from a hook: what is left fails, nothing hangs
+      for i = 1, #items do
+        if not items[i].finished then
+          finish(items[i].index, nil, errors.config("the client was closed during the batch"))
+        end
+      end
+      return
+    end
     -- wake the retries that are due
     local t, next_wake = now(), nil
     for i = #waiting, 1, -1 do

@@ -301,6 +301,7 @@ local function perform(state, method, url, body, secrets)
   local transport, sleep = pick_transport(state)
   local attempt = 0
   while true do
+    if state.closed then return nil, errors.config("the client is closed") end -- by a hook
     attempt = attempt + 1
     announce(state, method, url, attempt, secrets)
     local res, err, wait = conclude(state, method, url, attempt, secrets, transport:request(method, url, body))
