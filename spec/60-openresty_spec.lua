@@ -429,6 +429,10 @@ describe("OpenResty #no_valgrind", function()
     end
 
     local truncated = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":"
+    -- An HTTP/1.0 answer with no length: the body ends where the connection does.
+    local function close_delimited(pad)
+      return "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"pad\":\"" .. string.rep("x", pad) .. "\"}"
+    end
     local cases = {
       { "http 404 (Cal.com)", id = NIL_UUID, kind = "http", status = 404, message = "Integration not found" },
       { "http 404 (functions)", endpoint = "gcal", id = NIL_UUID, kind = "http", status = 404,
@@ -447,6 +451,10 @@ describe("OpenResty #no_valgrind", function()
       { "network: closed without an answer", faults = { { drop = true } }, kind = "network", requests = 1 },
       { "network: closed in the middle of the body", faults = { { raw = truncated } }, kind = "network" },
       { "network: bytes that are not HTTP", faults = { { raw = "garbage\r\n\r\n" } }, kind = "network" },
+      { "a body delimited by the end of the connection (HTTP/1.0)", faults = { { raw = close_delimited(300) } },
+        ok = true },
+      { "limit: a body delimited by the end of the connection, over the cap",
+        options = { max_response_bytes = 4096 }, faults = { { raw = close_delimited(100000) } }, kind = "limit" },
       { "network: a malformed status line", faults = { { raw = "HTTP/1.1 abc\r\n\r\n" } }, kind = "network" },
       { "network: retried, attempts says so", options = { retries = 1 }, faults = { { drop = true }, { drop = true } },
         kind = "network", attempts = 2, requests = 2 },

@@ -351,17 +351,18 @@ end
 
 -- A body delimited by the end of the connection: body or nil, kind, message.
 local function read_to_close(reader, max)
+  local parts, total = { reader.buf }, #reader.buf -- pieces, joined once (no quadratic copying)
+  reader.buf = ""
   while true do
-    if #reader.buf > max then return nil, over_limit(max) end
-    local ok, err = reader:fill(max + 1 - #reader.buf)
+    if total > max then return nil, over_limit(max) end
+    local ok, err = reader:fill(max + 1 - total)
     if not ok then
-      if err == "closed" then
-        local body = reader.buf
-        reader.buf = ""
-        return body
-      end
+      if err == "closed" then return concat(parts) end
       return nil, read_failure(err, "reading the response body")
     end
+    parts[#parts + 1] = reader.buf
+    total = total + #reader.buf
+    reader.buf = ""
   end
 end
 
