@@ -665,3 +665,25 @@ describe("caller tables with metatables", function()
     assert.equals(H.UUID, res.id)
   end)
 end)
+
+describe("caller tables with a __pairs that raises", function()
+  it("are read raw: outputs, defaults and options", function()
+    local trap = { __pairs = function() error("__pairs ran") end }
+    local toolzz = require "toolzz"
+    local client, cerr = toolzz.new(setmetatable({
+      token = H.env.token, base_url = H.env.http_url, retries = 0,
+      defaults = setmetatable({ googleCalendar = setmetatable({ timezone = "UTC" }, trap) }, trap),
+    }, trap))
+    assert.is_nil(cerr)
+    local body = H.gcal_body { outputs = setmetatable({ "a", "b" }, trap) }
+    body.googleCalendar.timezone = nil
+    local ok, res, err = pcall(client.gcal.update, H.UUID, body)
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(err)
+    assert.same({ "a", "b" }, res.outputs)
+    assert.equals("UTC", res.googleCalendarPlugin[1].timezone)
+    local ok2, results = pcall(client.batch, { { "gcal", H.UUID, body } }, setmetatable({ concurrency = 2 }, trap))
+    assert.is_true(ok2, tostring(results))
+    assert.is_table(results[1].res)
+  end)
+end)

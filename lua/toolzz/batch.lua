@@ -12,7 +12,7 @@
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 
-local type, tostring, pcall, pairs, rawget, floor = type, tostring, pcall, pairs, rawget, math.floor
+local type, tostring, pcall, next, rawget, floor = type, tostring, pcall, next, rawget, math.floor
 local now = core.now
 
 local _M = {}
@@ -31,7 +31,7 @@ local function check_options(opts)
   if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
     return nil, "on_progress must be a function"
   end
-  for k in pairs(opts) do
+  for k in next, opts do
     if k ~= "concurrency" and k ~= "on_progress" then
       return nil, "unknown batch option '" .. tostring(k) .. "'"
     end

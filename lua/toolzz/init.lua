@@ -15,8 +15,8 @@ local schema = require "toolzz.schema"
 local validate = require "toolzz.validate"
 local retry = require "toolzz.retry"
 
-local type, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget =
-  type, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget
+local type, next, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget =
+  type, next, pairs, ipairs, pcall, tostring, tonumber, setmetatable, getmetatable, rawget
 local find, match, lower, gsub = string.find, string.match, string.lower, string.gsub
 local concat = table.concat
 local floor = math.floor
@@ -99,18 +99,20 @@ local function parse_base_url(url)
 end
 _M.parse_base_url = parse_base_url
 
+-- A raw copy; only the array marker survives as a metatable.
 local function deep_copy(v, depth)
   if type(v) ~= "table" or depth > 16 then return v end
   local out = {}
-  for k, x in pairs(v) do out[k] = deep_copy(x, depth + 1) end
-  return setmetatable(out, getmetatable(v))
+  for k, x in next, v do out[k] = deep_copy(x, depth + 1) end
+  if getmetatable(v) == core.array_mt then setmetatable(out, core.array_mt) end
+  return out
 end
 
 -- Check a client's options; returns the settings or nil, config error.
 local function configure(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then return nil, errors.config("options must be a table, got " .. type(opts)) end
-  for name, value in pairs(opts) do
+  for name, value in next, opts do
     local want = OPTION_TYPES[name]
     if not want then return nil, errors.config("unknown option '" .. tostring(name) .. "'") end
     if type(value) ~= want then
@@ -119,7 +121,7 @@ local function configure(opts)
   end
   local cfg = {}
   for k, v in pairs(DEFAULTS) do cfg[k] = v end
-  for k, v in pairs(opts) do cfg[k] = v end
+  for k, v in next, opts do cfg[k] = v end
 
   local token = opts.token or getenv("TOOLZZ_TOKEN")
   if token == nil or token == "" then

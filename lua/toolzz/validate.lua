@@ -101,7 +101,7 @@ end
 
 function checks.array(v)
   if type(v) ~= "table" then return "must be an array, got " .. type_name(v) end
-  for k in pairs(v) do
+  for k in next, v do -- raw: no __pairs of the caller's runs
     if type(k) ~= "number" then return "must be an array (a sequence), got an object" end
   end
 end
@@ -254,7 +254,7 @@ local function check_object(spec, obj, prefix, strict, problems, secrets)
   end
   if strict then
     local unknown
-    for k in pairs(obj) do
+    for k in next, obj do
       if type(k) ~= "string" then
         problems[#problems + 1] = { path = prefix, message = "has a key that is not a string" }
       elseif not known[k] then
