@@ -687,3 +687,12 @@ describe("caller tables with a __pairs that raises", function()
     assert.is_table(results[1].res)
   end)
 end)
+
+describe("ca_file", function()
+  it("that cannot be read is a config error when the client is made", function()
+    local client, err = require("toolzz").new { token = H.env.token, ca_file = "/nonexistent/ca.pem" }
+    assert.is_nil(client)
+    assert.equals("config", err.kind)
+    assert.matches("ca_file", err.message, 1, true)
+  end)
+end)

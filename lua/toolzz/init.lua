@@ -149,6 +149,11 @@ local function configure(opts)
       return nil, errors.config(name .. " must be a whole number of bytes above 0")
     end
   end
+  if cfg.ca_file then
+    local f = io.open(cfg.ca_file, "rb")
+    if not f then return nil, errors.config("ca_file cannot be read: " .. cfg.ca_file) end
+    f:close()
+  end
   if cfg.user_agent and find(cfg.user_agent, "%c") then
     return nil, errors.config("user_agent must not contain control characters")
   end
