@@ -669,7 +669,6 @@ end)
 describe("caller tables with a __pairs that raises", function()
   it("are read raw: outputs, defaults and options", function()
     local trap = { __pairs = function() error("__pairs ran") end }
-    local toolzz = require "toolzz"
     local client, cerr = toolzz.new(setmetatable({
       token = H.env.token, base_url = H.env.http_url, retries = 0,
       defaults = setmetatable({ googleCalendar = setmetatable({ timezone = "UTC" }, trap) }, trap),
