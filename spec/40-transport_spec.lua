@@ -25,23 +25,16 @@ describe("transport", function()
   end)
 
   describe("keep-alive", function()
-    it("five calls on one client use one connection (http)", function()
-      local client = H.client()
-      for i = 1, 5 do
-        assert_ok((i % 2 == 0 and gcal or calcom)(client))
-      end
-      client:close()
-      assert.same({ requests = 5, connections = 1 }, stand_in.stats())
-    end)
-
-    it("five calls on one client use one connection (https)", function()
-      local client = tls_client()
-      for i = 1, 5 do
-        assert_ok((i % 2 == 0 and gcal or calcom)(client))
-      end
-      client:close()
-      assert.same({ requests = 5, connections = 1 }, stand_in.stats())
-    end)
+    for _, scheme in ipairs { "http", "https" } do
+      it("five calls on one client use one connection (" .. scheme .. ")", function()
+        local client = scheme == "http" and H.client() or tls_client()
+        for i = 1, 5 do
+          assert_ok((i % 2 == 0 and gcal or calcom)(client))
+        end
+        client:close()
+        assert.same({ requests = 5, connections = 1 }, stand_in.stats())
+      end)
+    end
 
     it("the connection survives HTTP errors", function()
       local client = H.client()

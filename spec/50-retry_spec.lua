@@ -133,19 +133,17 @@ describe("retries", function()
     assert.equals(2, #starts)
   end)
 
-  it("reports a truncated body as a network error", function()
-    S.faults { { raw = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"id\":" } }
-    local client = recording_client { retries = 0 }
-    local _, err = update(client)
-    assert.equals("network", err.kind)
-  end)
-
-  it("reports a garbage status line as a network error", function()
-    S.faults { { raw = "SMTP READY\r\n\r\n" } }
-    local client = recording_client { retries = 0 }
-    local _, err = update(client)
-    assert.equals("network", err.kind)
-  end)
+  for what, raw in pairs {
+    ["a truncated body"] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"id\":",
+    ["a garbage status line"] = "SMTP READY\r\n\r\n",
+  } do
+    it("reports " .. what .. " as a network error", function()
+      S.faults { { raw = raw } }
+      local client = recording_client { retries = 0 }
+      local _, err = update(client)
+      assert.equals("network", err.kind)
+    end)
+  end
 
   it("reports oversized response headers as a limit error, not retried", function()
     S.faults { { header_bytes = 100000 } }
