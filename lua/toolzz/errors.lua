@@ -114,7 +114,6 @@ local function redact_value(v, secrets, depth)
   end
   return setmetatable(copy, getmetatable(v))
 end
-_M.redact_value = function(v, secrets) return redact_value(v, secrets, 0) end
 
 -- Scrub secrets from every string an error carries (in place) and return it.
 function _M.redact(err, secrets)

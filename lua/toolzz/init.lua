@@ -451,12 +451,10 @@ function _M.new(opts)
   return client
 end
 
--- For tests: the private state of a client.
+-- For tests, benchmarks and fuzzing: the private state of a client.
 function _M._state(client)
   return private[client]
 end
-_M._perform = perform
-_M._interpret = interpret
 
 -- ---- module-level calls (default client from the environment) ---------------
 
