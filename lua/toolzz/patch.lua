@@ -80,8 +80,10 @@ _M.body_of = body_of
 -- `const` field holding another value (a function of another type), a
 -- required object the record does not have (no plugin row).
 function _M.unfit(spec, record)
-  local problems = {}
-  for name, field in pairs(spec.fields) do
+  local problems, order = {}, spec.order -- compiled (toolzz.validate): sorted names
+  for i = 1, #order do
+    local name = order[i]
+    local field = spec.fields[name]
     if field.type == "const" and record[name] ~= field.value then
       problems[#problems + 1] = { path = name, message = 'is "' .. sub(tostring(record[name]), 1, 64) .. '", not "'
         .. field.value .. '": this record cannot be patched as a ' .. (spec.title or spec.name) }
