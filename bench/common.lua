@@ -15,6 +15,7 @@ local B = {
   flavour = H.flavour,
   token = H.env.token,
   http_url = H.env.http_url,
+  cf_http_url = H.env.cf_http_url,
   UUID = H.UUID,
   calcom_body = H.calcom_body,
   gcal_body = H.gcal_body,
@@ -26,6 +27,11 @@ B.now = require("toolzz.core").now
 -- API paths under the stand-in, with a prefix such as "/static" or "/delay/10/static".
 function B.calcom_url(prefix)
   return B.http_url .. prefix .. "/api/v1/calcom/integration/" .. B.UUID
+end
+
+-- The same record's URL on the converflow host (where calcom.get reads it).
+function B.calcom_get_url(prefix)
+  return B.cf_http_url .. prefix .. "/api/v1/calcom/integration/" .. B.UUID
 end
 
 -- Command-line arguments as named options: key=value ...

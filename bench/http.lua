@@ -2,8 +2,14 @@
 -- the Cal.com example body (or batches of them), each answer decoded and
 -- checked. One measurement per process; bench/run runs them in rounds.
 --
---   lua5.4 bench/http.lua mode=toolzz|batch|luasocket|luacurl|curlcmd [prefix=/static]
---          [count=20000] [seconds=1] [warmup=100] [concurrency=8] [size=1000] [label=name]
+--   lua5.4 bench/http.lua mode=toolzz|batch|luasocket|luacurl|curlcmd [op=update|get|patch]
+--          [prefix=/static] [count=20000] [seconds=1] [warmup=100] [concurrency=8] [size=1000]
+--          [label=name]
+--
+-- op (toolzz and batch modes): the Cal.com call made, `update` (a PUT of the
+-- example body), `get` (a GET of the record from the converflow host) or
+-- `patch` (a GET and a PUT of one changed field); the prefix goes in front of
+-- both hosts' paths.
 --
 -- Stops after `count` timed calls or `seconds`, whichever comes first, and
 -- prints: RESULT <label> <calls> <seconds> <CPU seconds of this process>
@@ -12,7 +18,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local B = require "common"
 
 local opts = B.options(arg, {
-  mode = "toolzz", prefix = "/static", count = 20000, seconds = 1, warmup = 100,
+  mode = "toolzz", op = "update", prefix = "/static", count = 20000, seconds = 1, warmup = 100,
   concurrency = 8, size = 1000,
 })
 local now = B.now
@@ -23,13 +29,28 @@ local fields = B.calcom_body()
 -- or for batches call_many(n), which makes n calls at once.
 local modes = {}
 
+-- The toolzz call of opts.op: its name and its second argument.
+local OPS = {
+  update = { "calcom.update", fields },
+  get = { "calcom.get" },
+  patch = { "calcom.patch", { prompt = "Book 30-minute meetings only." } },
+}
+local op = OPS[opts.op] or error("unknown op " .. tostring(opts.op))
+
+local function toolzz_client()
+  local toolzz = require "toolzz"
+  return assert(toolzz.new {
+    token = B.token, base_url = B.http_url .. opts.prefix, converflow_url = B.cf_http_url .. opts.prefix,
+  })
+end
+
 -- toolzz: validation + encode + HTTP + decode per call.
 function modes.toolzz()
-  local toolzz = require "toolzz"
-  local client = assert(toolzz.new { token = B.token, base_url = B.http_url .. opts.prefix })
-  local update, id = client.calcom.update, B.UUID
+  local client = toolzz_client()
+  local group, verb = op[1]:match("^(%w+)%.(%w+)$")
+  local call, id, arg2 = client[group][verb], B.UUID, op[2]
   return function()
-    local res, err = update(id, fields)
+    local res, err = call(id, arg2)
     if not res then error(tostring(err)) end
     if type(res.id) ~= "string" then error("unexpected answer") end
   end
@@ -37,14 +58,13 @@ end
 
 -- toolzz batches of opts.size items at opts.concurrency.
 function modes.batch()
-  local toolzz = require "toolzz"
-  local client = assert(toolzz.new { token = B.token, base_url = B.http_url .. opts.prefix })
+  local client = toolzz_client()
   local batch_opts = { concurrency = opts.concurrency }
   local lists = {}
   local function list_of(n)
     if not lists[n] then
       local list = {}
-      for i = 1, n do list[i] = { "calcom", B.UUID, fields } end
+      for i = 1, n do list[i] = { op[1], B.UUID, op[2] } end
       lists[n] = list
     end
     return lists[n]

@@ -1,11 +1,12 @@
 /*
  * raw_curl.c -- the benchmark baseline: sequential PUTs of one JSON body
- * with raw libcurl, one reused easy handle (keep-alive), the same request
- * headers as toolzz sends, each response body read into memory.
+ * (or GETs) with raw libcurl, one reused easy handle (keep-alive), the same
+ * request headers as toolzz sends, each response body read into memory.
  *
- *   raw_curl URL HEADER_FILE BODY_FILE MAX_COUNT MAX_SECONDS [WARMUP]
+ *   raw_curl URL HEADER_FILE BODY_FILE MAX_COUNT MAX_SECONDS [WARMUP [METHOD]]
  *
- * HEADER_FILE has one request header per line. Stops after MAX_COUNT timed
+ * METHOD is PUT (the default) or GET; a GET sends no body and BODY_FILE is
+ * not read ("-" will do). HEADER_FILE has one request header per line. Stops after MAX_COUNT timed
  * requests or MAX_SECONDS, whichever comes first, and prints
  *   RESULT raw_curl <requests> <seconds> <CPU seconds of this process>
  * Any transfer error or non-200 answer ends the run with exit status 1.
@@ -83,8 +84,8 @@ static struct curl_slist *read_headers(const char *path) {
   return list;
 }
 
-/* One PUT; returns 0 on a 200 answer with a body. */
-static int put(CURL *easy, buffer *response) {
+/* One request; returns 0 on a 200 answer with a body. */
+static int perform(CURL *easy, buffer *response) {
   long status = 0;
   CURLcode rc;
   response->len = 0;
@@ -110,12 +111,18 @@ int main(int argc, char **argv) {
   long max_count, warmup, count = 0, i;
   double max_seconds, start, elapsed;
   clock_t cpu_start;
+  int get;
 
   if (argc < 6) {
-    fprintf(stderr, "usage: %s URL HEADER_FILE BODY_FILE MAX_COUNT MAX_SECONDS [WARMUP]\n", argv[0]);
+    fprintf(stderr, "usage: %s URL HEADER_FILE BODY_FILE MAX_COUNT MAX_SECONDS [WARMUP [PUT|GET]]\n", argv[0]);
     return 2;
   }
-  body = read_file(argv[3], &body_len);
+  get = argc > 7 && strcmp(argv[7], "GET") == 0;
+  if (argc > 7 && !get && strcmp(argv[7], "PUT") != 0) {
+    fprintf(stderr, "raw_curl: METHOD must be PUT or GET\n");
+    return 2;
+  }
+  body = get ? (char *)calloc(1, 1) : read_file(argv[3], &body_len);
   headers = read_headers(argv[2]);
   max_count = atol(argv[4]);
   max_seconds = atof(argv[5]);
@@ -129,9 +136,13 @@ int main(int argc, char **argv) {
   easy = curl_easy_init();
   if (!easy) return 1;
   curl_easy_setopt(easy, CURLOPT_URL, argv[1]);
-  curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "PUT");
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+  if (get) {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+  }
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)&response);
@@ -140,11 +151,11 @@ int main(int argc, char **argv) {
   curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
 
   for (i = 0; i < warmup; i++)
-    if (put(easy, &response)) return 1;
+    if (perform(easy, &response)) return 1;
   start = now();
   cpu_start = clock();
   do {
-    if (put(easy, &response)) return 1;
+    if (perform(easy, &response)) return 1;
     count++;
     elapsed = now() - start;
   } while (count < max_count && elapsed < max_seconds);

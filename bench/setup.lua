@@ -1,5 +1,6 @@
 -- Writes what the C baseline sends, taken from toolzz itself so both send the
--- same bytes: DIR/headers.txt (toolzz's request headers, one a line) and
+-- same bytes: DIR/headers.txt (toolzz's request headers, one a line),
+-- DIR/headers_get.txt (the same without Content-Type: a GET has no body) and
 -- DIR/calcom.json (toolzz's encoding of the Cal.com example body).
 --
 --   lua5.4 bench/setup.lua build/bench
@@ -17,6 +18,11 @@ local function write(name, text)
   f:write(text)
   f:close()
 end
-write("headers.txt", table.concat(testing.curl_headers(client), "\n") .. "\n")
+local headers, get_headers = testing.curl_headers(client), {}
+for _, h in ipairs(headers) do
+  if not h:lower():find("^content%-type:") then get_headers[#get_headers + 1] = h end
+end
+write("headers.txt", table.concat(headers, "\n") .. "\n")
+write("headers_get.txt", table.concat(get_headers, "\n") .. "\n")
 write("calcom.json", json)
 client:close()
