@@ -16,7 +16,7 @@
 # N1/N2 are TOOLZZ_INSTR_N1 (50) and TOOLZZ_INSTR_N2 (400); the curl command
 # uses 2 and 7. Uses the stand-in of TOOLZZ_TEST_HTTP_URL and
 # TOOLZZ_TEST_CONVERFLOW_HTTP_URL when set, else starts it (spec/server/ctl).
-# shellcheck disable=SC2086 # commands are kept as words in strings on purpose
+# shellcheck disable=SC2086,SC2046 # commands and flags are kept as words in strings on purpose
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C.UTF-8
