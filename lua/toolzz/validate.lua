@@ -4,15 +4,20 @@
 -- defaults and schema defaults filled in where absent, the caller's tables
 -- left untouched); check() walks it against the schema, collects every
 -- problem as { path =, message = } and the values of secret fields. Each
--- schema is compiled once.
+-- schema is compiled once: a sorted field list for the walk that explains
+-- problems, and a generated Lua function (`load`) that only answers "is this
+-- body valid?" in straight-line code. A valid body, the common case, is
+-- checked by the generated function alone; any other is walked again to
+-- collect every problem with its message.
 local core = require "toolzz.core"
 local schema = require "toolzz.schema"
 local tzdata = require "toolzz.tzdata"
 local null = require("cjson").null
 
-local type, pairs, next, setmetatable, getmetatable, tostring =
-  type, pairs, next, setmetatable, getmetatable, tostring
-local find, match, sort = string.find, string.match, table.sort
+local type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert =
+  type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert
+local load_source = rawget(_G, "loadstring") or load -- Lua 5.1's load takes no string
+local find, match, sort, format, concat = string.find, string.match, table.sort, string.format, table.concat
 local array_mt = core.array_mt
 
 local _M = {}
@@ -24,12 +29,15 @@ function _M.is_uuid(v)
 end
 
 local zones
-local function is_zone(name)
+local function zone_set()
   if not zones then
     zones = {}
     for z in tzdata.names:gmatch("[^\n]+") do zones[z] = true end
   end
-  return zones[name] == true
+  return zones
+end
+local function is_zone(name)
+  return (zones or zone_set())[name] == true
 end
 _M.is_zone = is_zone
 _M.tzdata_version = tzdata.version
@@ -114,7 +122,89 @@ end
 
 -- ---- compilation --------------------------------------------------------
 
--- Give each object spec a sorted field list, once.
+local function is_sequence(v)
+  for k in next, v do
+    if type(k) ~= "number" then return false end
+  end
+  return true
+end
+
+-- What the generated code may call, by name.
+local GENERATED_ENV = {
+  type = type, next = next, null = null, uuid_valid = uuid_valid, is_email = is_email,
+  is_http_url = is_http_url, is_sequence = is_sequence, find = find,
+}
+
+-- The Lua condition under which value `v` passes checks[field.type]: the
+-- same rules, written out (tests hold the two to the same answers).
+local function valid_condition(field, sub)
+  local t = field.type
+  if t == "string" then
+    return field.required and 'type(v) == "string" and v ~= ""' or 'type(v) == "string"'
+  elseif t == "boolean" then return 'type(v) == "boolean"'
+  elseif t == "uuid" then return 'type(v) == "string" and uuid_valid(v)'
+  elseif t == "timezone" then return 'type(v) == "string" and zones[v] == true'
+  elseif t == "email" then return 'type(v) == "string" and is_email(v)'
+  elseif t == "url" then return 'type(v) == "string" and is_http_url(v)'
+  elseif t == "digits" then return 'type(v) == "string" and #v <= 64 and find(v, "^%d+$") ~= nil'
+  elseif t == "const" then return format("v == %q", field.value)
+  elseif t == "array" then return 'type(v) == "table" and is_sequence(v)'
+  elseif t == "object" then
+    return format('type(v) == "table" and (next(v) == nil or type((next(v))) == "string") and %s(v, strict)', sub)
+  end
+  error("unknown field type " .. tostring(t))
+end
+
+-- Generate spec.valid(obj, strict) -> true when check_object would find no
+-- problem (partial = false), else false. Secrets are not collected here.
+local function generate(spec, name)
+  local lines, subs = {}, {}
+  local function add(...) lines[#lines + 1] = concat({ ... }) end
+  add("local E = ...")
+  add("local type, next, null, uuid_valid, is_email, is_http_url, is_sequence, find, zones, known =")
+  add("  E.type, E.next, E.null, E.uuid_valid, E.is_email, E.is_http_url, E.is_sequence, E.find, E.zones, E.known")
+  for i, field_name in ipairs(spec.objects) do
+    subs[field_name] = "sub" .. i
+    add("local sub", i, " = E.subs[", i, "]")
+  end
+  add("return function(obj, strict)")
+  add("  local v")
+  for _, field_name in ipairs(spec.order) do
+    local field = spec.fields[field_name]
+    add("  v = obj[", format("%q", field_name), "]")
+    add("  if v == nil then ", field.required and "return false" or "-- optional")
+    add("  elseif v == null then ", field.nullable and "-- nullable" or "return false")
+    add("  elseif not (", valid_condition(field, subs[field_name]), ") then return false")
+    add("  end")
+  end
+  add("  if strict then")
+  add("    for k in next, obj do")
+  add('      if type(k) ~= "string" or known[k] == nil then return false end')
+  add("    end")
+  add("  end")
+  add("  return true")
+  add("end")
+  local env = setmetatable({ known = spec.fields, subs = {}, zones = zone_set() }, { __index = GENERATED_ENV })
+  for i, field_name in ipairs(spec.objects) do env.subs[i] = spec.fields[field_name].valid end
+  local chunk = assert(load_source(concat(lines, "\n"), "=toolzz.validate(" .. name .. ")"))
+  return chunk(env)
+end
+
+-- The paths of secret fields, in the order check_object meets them.
+local function secret_paths(spec, prefix, out)
+  for _, name in ipairs(spec.order) do
+    local field = spec.fields[name]
+    local path = {}
+    for i = 1, #prefix do path[i] = prefix[i] end
+    path[#path + 1] = name
+    if field.type == "object" then secret_paths(field, path, out)
+    elseif field.secret then out[#out + 1] = path end
+  end
+  return out
+end
+
+-- Give each object spec a sorted field list and its generated validity
+-- test, once.
 local function compile(spec)
   if spec.order then return spec end
   local order, filled, objects = {}, {}, {}
@@ -137,6 +227,8 @@ local function compile(spec)
     if field.secret or field.has_secrets then has_secrets = true end
   end
   spec.order, spec.filled, spec.objects, spec.has_secrets = order, filled, objects, has_secrets
+  spec.valid = generate(spec, spec.name or "object")
+  spec.secret_paths = secret_paths(spec, {}, {})
   return spec
 end
 _M.compile = compile
@@ -289,6 +381,30 @@ end
 -- String values of `secret` fields are appended to secrets (when given), so
 -- errors can be scrubbed of them.
 function _M.check(spec, body, strict, problems, secrets)
+  compile(spec)
+  problems = problems or {}
+  if type(body) == "table" and spec.valid(body, strict) then
+    if secrets then -- the values of the secret fields, as check_object collects them
+      local paths = spec.secret_paths
+      for i = 1, #paths do
+        local v, path = body, paths[i]
+        for j = 1, #path do
+          if type(v) ~= "table" then v = nil break end
+          v = v[path[j]]
+        end
+        if type(v) == "string" then secrets[#secrets + 1] = v end
+      end
+    end
+    return problems
+  end
+  return check_object(spec, body, "", strict, problems, secrets)
+end
+
+-- For tests: the generated validity test alone, and the walk alone.
+function _M.valid(spec, body, strict)
+  return compile(spec).valid(body, strict)
+end
+function _M.walk(spec, body, strict, problems, secrets)
   return check_object(compile(spec), body, "", strict, problems or {}, secrets)
 end
 
