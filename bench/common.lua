@@ -60,13 +60,14 @@ function B.result(key, ...)
   io.stdout:flush()
 end
 
--- Resident set size of this process in KiB (Linux), or nil.
-function B.rss_kib()
+-- Resident set size of this process in KiB (Linux), or nil; peak = true:
+-- its highest so far (VmHWM).
+function B.rss_kib(peak)
   local f = io.open("/proc/self/status", "r")
   if not f then return nil end
   local text = f:read("*a")
   f:close()
-  return tonumber(text:match("VmRSS:%s*(%d+)"))
+  return tonumber(text:match((peak and "VmHWM" or "VmRSS") .. ":%s*(%d+)"))
 end
 
 return B

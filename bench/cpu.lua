@@ -2,7 +2,9 @@
 -- `_build` path every update takes) + decode of the documented response (the
 -- `_interpret` path), against lua-cjson encode + decode alone on the same
 -- tables, for the Cal.com and the Google Calendar body. Also the layers of
--- the toolzz path one by one, to show where the time goes.
+-- the toolzz path one by one, to show where the time goes. And the library
+-- work of one patch: decode the GET's answer, map it to an update body, merge
+-- the changes, validate, encode, and decode the PUT's answer (no network).
 --
 --   lua5.4 bench/cpu.lua [iterations=5000] [rounds=15] [seconds=60]
 --
@@ -20,7 +22,9 @@ local cjson = require "cjson"
 local opts = B.options(arg, { iterations = 5000, rounds = 15, seconds = 60 })
 local clock = os.clock
 
-local client = assert(toolzz.new { token = B.token, base_url = B.http_url .. "/static" })
+local client = assert(toolzz.new {
+  token = B.token, base_url = B.http_url .. "/static", converflow_url = B.cf_http_url .. "/static",
+})
 local testing = require "toolzz.testing"
 local interpret = testing.interpret
 local max_body_bytes = toolzz.DEFAULTS.max_body_bytes
@@ -40,13 +44,38 @@ local function fetch(spec, fields)
   return body, headers
 end
 
+-- The stand-in's answer to the GET a patch starts with.
+local function fetch_record(name)
+  local request = assert(testing.request(client, name .. ".get", B.UUID))
+  local transport = core.transport { headers = testing.curl_headers(client), timeout = 10 }
+  local status, body, headers = transport:request("GET", request.url)
+  transport:close()
+  assert(status == 200, "the stand-in answered " .. tostring(status) .. " " .. tostring(body))
+  return body, headers
+end
+
 local endpoints = {}
 for _, e in ipairs {
-  { name = "calcom", spec = toolzz.schema.calcom, fields = B.calcom_body() },
-  { name = "gcal", spec = toolzz.schema.gcal, fields = B.gcal_body() },
+  { name = "calcom", spec = toolzz.schema.calcom, fields = B.calcom_body(),
+    changes = { prompt = "Book 30-minute meetings only." } },
+  { name = "gcal", spec = toolzz.schema.gcal, fields = B.gcal_body(),
+    changes = { googleCalendar = { timezone = "America/Recife" } } },
 } do
   e.response, e.headers = fetch(e.spec, e.fields)
+  e.record, e.record_headers = fetch_record(e.name)
   endpoints[#endpoints + 1] = e
+end
+
+-- The library work of one patch: start (changes checked), the GET's answer
+-- decoded, mapped, merged, validated and encoded into the PUT, and the PUT's
+-- answer decoded.
+local start, advance = testing.start, testing.advance
+local function patch_work(e)
+  local job = start(client, e.name .. ".patch", B.UUID, e.changes)
+  advance(client, job, interpret(200, e.record, e.record_headers))
+  local json = job.request and job.request.body
+  advance(client, job, interpret(200, e.response, e.headers))
+  return json, job.res
 end
 
 -- The measured bodies, each one call's worth: total = toolzz validate + encode
@@ -82,11 +111,16 @@ local function cases(e)
     { "build", function()
         return build(spec, id, fields)
       end },
+    { "patch", function()
+        return patch_work(e)
+      end },
   }
 end
 
 -- Sanity: what is measured works.
 for _, e in ipairs(endpoints) do
+  local json, patched = patch_work(e)
+  assert(json and patched and type(patched.id) == "string", "the patch work failed")
   assert(build(e.spec, B.UUID, e.fields))
   local res = assert(interpret(200, e.response, e.headers))
   assert(type(res.id) == "string")

@@ -12,7 +12,7 @@
 -- both hosts' paths.
 --
 -- Stops after `count` timed calls or `seconds`, whichever comes first, and
--- prints: RESULT <label> <calls> <seconds> <CPU seconds of this process>
+-- prints: RESULT <label> <calls> <seconds> <CPU seconds of this process> <peak RSS KiB>
 -- (os.clock: the curl processes of mode=curlcmd are not counted).
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local B = require "common"
@@ -195,4 +195,4 @@ else
     elapsed = now() - start
   until calls >= opts.count or elapsed >= opts.seconds
 end
-B.result(opts.label or opts.mode, calls, elapsed, os.clock() - cpu_start)
+B.result(opts.label or opts.mode, calls, elapsed, os.clock() - cpu_start, B.rss_kib(true) or 0)

@@ -6,19 +6,29 @@
 --   LABEL <row> <text>                     a row's display name, in table order
 --   HTTP <round> <row> <calls> <seconds> <CPU seconds>   one throughput measurement
 --   FAIL <row> <text>                      a measurement that could not run
---   DELAY <round> <row> <calls> <seconds> <CPU seconds>  the 10 ms-server runs (seq, batch32)
+--   PINNED <round> <row> <calls> <seconds> <CPU seconds>  the same, pinned to cores (baseline, seq, luacurl)
+--   DELAY <round> <row> <calls> <seconds> <CPU seconds> <peak RSS KiB>  the 10 ms-server runs
+--                                          (seq, batch32, patch_seq, patch_batch32, batch32_10k)
+--   RESULT instr <row> <instructions per call> <N1> <N2>   callgrind (bench/instructions.sh)
 --   RESULT layer <name> <CPU µs per call> <wall µs per call>
 --   RESULT cpu <endpoint> <case> <median µs> <best µs>
 --   RESULT memory <calls> <seconds> <rss start> <rss warm> <rss end> <heap warm> <heap end>
 --
 -- Every throughput row was measured between two baseline runs in the same
 -- round; its ratio is the median over rounds of its requests/s over the mean
--- of those two baselines.
+-- of those two baselines (raw libcurl PUTs, or GETs for the get rows).
+-- With a second argument, writes the data of bench/results.gp there.
 local format, concat = string.format, table.concat
 
-local path = assert(arg[1], "usage: report.lua RESULTS")
+local path = assert(arg[1], "usage: report.lua RESULTS [PLOT_DATA]")
+local plot_path = arg[2]
 local info, labels, row_order = {}, {}, {}
 local http, fails, delay, cpu, layers, memory = {}, {}, {}, {}, {}, nil
+local pinned, instr = {}, {}
+
+-- The baseline a row is compared with.
+local BASE_OF = { get = "baseline_get", get_luajit = "baseline_get", baseline_get = "baseline_get" }
+local function base_of(row) return BASE_OF[row] or "baseline" end
 
 local function words(line)
   local out = {}
@@ -40,7 +50,12 @@ for line in io.lines(path) do
   elseif kind == "FAIL" then
     fails[w[2]] = line:match("^FAIL%s+%S+%s+(.*)$") or "failed"
   elseif kind == "DELAY" then
-    delay[#delay + 1] = { round = tonumber(w[2]), row = w[3], calls = tonumber(w[4]), seconds = tonumber(w[5]) }
+    delay[#delay + 1] = { round = tonumber(w[2]), row = w[3], calls = tonumber(w[4]), seconds = tonumber(w[5]),
+                          hwm = tonumber(w[7]) }
+  elseif kind == "PINNED" then
+    pinned[#pinned + 1] = { round = tonumber(w[2]), row = w[3], rps = tonumber(w[4]) / tonumber(w[5]) }
+  elseif kind == "RESULT" and w[2] == "instr" then
+    instr[w[3]] = tonumber(w[4])
   elseif kind == "RESULT" and w[2] == "cpu" then
     cpu[w[3] .. "/" .. w[4]] = { median = tonumber(w[5]), best = tonumber(w[6]) }
   elseif kind == "RESULT" and w[2] == "layer" then
@@ -106,12 +121,13 @@ for _, list in pairs(by_round) do
     stats[m.row] = st
     st.rps[#st.rps + 1] = m.rps
     st.cpu_us[#st.cpu_us + 1] = m.cpu_us
-    if m.row == "baseline" then
+    local base_row = base_of(m.row)
+    if m.row == base_row then
       st.ratios[#st.ratios + 1] = 1
     else
       local before, after
-      for j = i - 1, 1, -1 do if list[j].row == "baseline" then before = list[j].rps break end end
-      for j = i + 1, #list do if list[j].row == "baseline" then after = list[j].rps break end end
+      for j = i - 1, 1, -1 do if list[j].row == base_row then before = list[j].rps break end end
+      for j = i + 1, #list do if list[j].row == base_row then after = list[j].rps break end end
       local base = before and after and (before + after) / 2 or before or after
       if base then
         st.ratios[#st.ratios + 1] = m.rps / base
@@ -157,8 +173,56 @@ for _, row in ipairs(row_order) do
   end
 end
 print("req/s: median over rounds; ratio: median over rounds of req/s ÷ the mean of the baseline runs")
-print("just before and after it in the same round (the baseline is 1.00× by definition); CPU µs: the")
-print("client process's CPU time per call (os.clock/clock(); for the curl command without the curl processes).")
+print("just before and after it in the same round (the baseline is 1.00× by definition; the get rows use")
+print("the GET baseline); CPU µs: the client process's CPU time per call (os.clock/clock(); for the curl")
+print("command without the curl processes).")
+
+-- ---- pinned -------------------------------------------------------------------
+
+-- Per round, each pinned row's req/s over the mean of the baselines around it.
+local pinned_ratio = {}
+do
+  local by = {}
+  for _, m in ipairs(pinned) do
+    by[m.round] = by[m.round] or {}
+    local list = by[m.round]
+    list[#list + 1] = m
+  end
+  for round, list in pairs(by) do
+    for i, m in ipairs(list) do
+      if m.row ~= "baseline" then
+        local before = list[i - 1] and list[i - 1].row == "baseline" and list[i - 1].rps
+        local after = list[i + 1] and list[i + 1].row == "baseline" and list[i + 1].rps
+        local base = before and after and (before + after) / 2 or before or after
+        if base then
+          pinned_ratio[m.row] = pinned_ratio[m.row] or {}
+          pinned_ratio[m.row][round] = m.rps / base
+        end
+      end
+    end
+  end
+end
+local function pinned_median(row)
+  local list = {}
+  for _, r in pairs(pinned_ratio[row] or {}) do list[#list + 1] = r end
+  return median(list), #list
+end
+rule("Pinned: the stand-in on CPU 0, the client on CPU 1 (sequential PUTs, ratio to raw libcurl)")
+if next(pinned_ratio) then
+  for _, row in ipairs { "seq", "luacurl" } do
+    local r, n = pinned_median(row)
+    if r then
+      local rounds = {}
+      for round = 1, 5 do
+        local x = pinned_ratio[row][round]
+        rounds[#rounds + 1] = x and format("%.2f", x) or "-"
+      end
+      print(format("  %-50s %s (median of %d rounds: %s)", labels[row] or row, times(r), n, concat(rounds, " ")))
+    end
+  end
+else
+  print("  not run: " .. (fails.pinned or "no result"))
+end
 
 -- ---- CPU cost -----------------------------------------------------------------
 
@@ -170,6 +234,7 @@ local CPU_CASES = {
   { "encode", "  toolzz: encode (C)" },
   { "build", "  toolzz: build = prepare + check + encode" },
   { "decode", "  toolzz: decode (interpret: cjson + status)" },
+  { "patch", "toolzz patch: map + merge + validate + encode + decode" },
 }
 rule("CPU cost per call without the network (µs of CPU time; best round, median in brackets)")
 print(pad("", 46) .. pad("Cal.com", 17, true) .. pad("Google Calendar", 19, true))
@@ -213,29 +278,92 @@ end
 
 -- ---- 10 ms server ----------------------------------------------------------------
 
-rule("Against a server taking 10 ms per answer (/delay/10/static), 1,000 updates")
-local seq_per_call, batch_secs, speedups = {}, {}, {}
-local seq_by_round, batch_by_round = {}, {}
+rule("Against a server taking 10 ms per answer (/delay/10/static)")
+-- row -> round -> seconds per call; row -> list of peak RSS
+local per_call, hwm = {}, {}
 for _, d in ipairs(delay) do
-  if d.row == "seq" then
-    seq_per_call[#seq_per_call + 1] = d.seconds / d.calls
-    seq_by_round[d.round] = d.seconds / d.calls
-  else
-    batch_secs[#batch_secs + 1] = d.seconds * 1000 / d.calls
-    batch_by_round[d.round] = d.seconds * 1000 / d.calls
+  per_call[d.row] = per_call[d.row] or {}
+  per_call[d.row][d.round] = d.seconds / d.calls
+  if d.hwm and d.hwm > 0 then
+    hwm[d.row] = hwm[d.row] or {}
+    hwm[d.row][#hwm[d.row] + 1] = d.hwm
   end
 end
-for r, per_call in pairs(seq_by_round) do
-  if batch_by_round[r] then speedups[#speedups + 1] = per_call * 1000 / batch_by_round[r] end
+-- The median over rounds of a(round) / b(round).
+local function round_ratio(a, b)
+  local list = {}
+  for round, x in pairs(per_call[a] or {}) do
+    local y = per_call[b] and per_call[b][round]
+    if y then list[#list + 1] = x / y end
+  end
+  return median(list), #list
 end
-local speedup = median(speedups)
-if speedup then
-  print(format("  toolzz sequential:          %6.2f s for 1,000 (timed %d calls, %.2f ms each, extrapolated)",
-    median(seq_per_call) * 1000, delay[1] and delay[1].calls or 0, median(seq_per_call) * 1000))
-  print(format("  toolzz batch, concurrency 32: %4.2f s for 1,000", median(batch_secs)))
-  print(format("  speed-up: %.1f× (median of %d rounds; ideal ≈ 32× minus per-call overhead)", speedup, #speedups))
-else
+local function median_of(row)
+  local list = {}
+  for _, x in pairs(per_call[row] or {}) do list[#list + 1] = x end
+  return median(list)
+end
+local speedup, patch_speedup, scale, per_item_kib
+if per_call.seq and per_call.batch32 then
+  local n
+  speedup, n = round_ratio("seq", "batch32")
+  print(format("  1,000 updates sequential:        %6.2f s (100 timed, %.2f ms each, extrapolated)",
+    median_of("seq") * 1000, median_of("seq") * 1000))
+  print(format("  1,000 updates, batch at c32:     %6.2f s", median_of("batch32") * 1000))
+  print(format("  speed-up: %.1f× (median of %d rounds; ideal ≈ 32× minus per-call overhead)", speedup, n))
+end
+if per_call.patch_seq and per_call.patch_batch32 then
+  local n
+  patch_speedup, n = round_ratio("patch_seq", "patch_batch32")
+  print(format("  1,000 patches sequential:        %6.2f s (50 timed, %.2f ms each: a GET and a PUT, extrapolated)",
+    median_of("patch_seq") * 1000, median_of("patch_seq") * 1000))
+  print(format("  1,000 patches, batch at c32:     %6.2f s", median_of("patch_batch32") * 1000))
+  print(format("  speed-up: %.1f× (median of %d rounds)", patch_speedup, n))
+end
+if per_call.batch32_10k and per_call.batch32 then
+  local n
+  scale, n = round_ratio("batch32_10k", "batch32")
+  scale = scale * 10 -- per call -> whole batch of 10× the items
+  print(format("  10,000 updates, batch at c32:    %6.2f s = %.2f× the time of 1,000 (median of %d rounds; linear = 10×)",
+    median_of("batch32_10k") * 10000, scale, n))
+  if hwm.batch32_10k and hwm.batch32 then
+    local big, small = median(hwm.batch32_10k), median(hwm.batch32)
+    per_item_kib = (big - small) / 9000
+    print(format("  peak RSS: %d KiB with 10,000 items, %d KiB with 1,000: %.2f KiB per queued item", big, small,
+      per_item_kib))
+  end
+end
+if not speedup and not patch_speedup then
   print("  not run: " .. (fails.delay or "no result"))
+end
+
+-- ---- instructions ---------------------------------------------------------------
+
+local INSTR_ROWS = {
+  { "raw_put", "raw libcurl PUT, C (baseline)" }, { "update", "toolzz update sequential (Lua 5.4)", "raw_put" },
+  { "update_luajit", "toolzz update sequential (LuaJIT)", "raw_put" },
+  { "update_lua51", "toolzz update sequential (Lua 5.1)", "raw_put" },
+  { "batch1", "toolzz batch, concurrency 1, per item (Lua 5.4)", "raw_put" },
+  { "batch8", "toolzz batch, concurrency 8, per item (Lua 5.4)", "raw_put" },
+  { "batch32", "toolzz batch, concurrency 32, per item (Lua 5.4)", "raw_put" },
+  { "luasocket", "LuaSocket socket.http + lua-cjson (Lua 5.4)", "raw_put" },
+  { "luacurl", "lua-curl + lua-cjson", "raw_put" },
+  { "curlcmd", "curl command per call (shell and curl counted)", "raw_put" },
+  { "raw_get", "raw libcurl GET, C (baseline for GETs)" }, { "get", "toolzz get sequential (Lua 5.4)", "raw_get" },
+  { "get_luajit", "toolzz get sequential (LuaJIT)", "raw_get" },
+}
+rule("Instructions per call, client side (callgrind: (Ir(N2) − Ir(N1)) ÷ (N2 − N1), bench/instructions.sh)")
+if next(instr) then
+  for _, r in ipairs(INSTR_ROWS) do
+    local n = instr[r[1]]
+    if n then
+      local base = r[3] and instr[r[3]]
+      print(pad(r[2], 52) .. pad(format("%.0f", n), 12, true)
+        .. (base and pad(format("%.2f× %s", n / base, r[3]), 16, true) or ""))
+    end
+  end
+else
+  print("  not run: " .. (fails.instr or "no result"))
 end
 
 -- ---- memory --------------------------------------------------------------------
@@ -266,18 +394,51 @@ verdict(seq and seq >= 0.85, "toolzz sequential ≥ 0.85× the raw libcurl basel
   seq and format("%.3f× (≥ 0.85 in %s)", seq, rounds_where("seq", nil, function(r) return r >= 0.85 end))
   or "not measured")
 
-local cpu_ok, cpu_detail = nil, {}
+local get = ratio_of("get")
+verdict(get and get >= 0.85, "toolzz get sequential ≥ 0.85× raw libcurl GETs",
+  get and format("%.3f× (≥ 0.85 in %s)", get, rounds_where("get", nil, function(r) return r >= 0.85 end))
+  or "not measured")
+
+for _, t in ipairs {
+  { "update", "raw_put", "instructions per sequential update ≤ 1.5× raw libcurl (Lua 5.4)" },
+  { "get", "raw_get", "instructions per sequential get ≤ 1.5× raw libcurl (Lua 5.4)" },
+} do
+  local n, base = instr[t[1]], instr[t[2]]
+  local jit = instr[t[1] .. "_luajit"]
+  verdict(n and base and n <= 1.5 * base, t[3], n and base and format("%.0f ÷ %.0f = %.2f×%s", n, base, n / base,
+    jit and format("; LuaJIT %.0f = %.2f×", jit, jit / base) or "") or "not measured")
+end
+
+for _, t in ipairs { { "calcom", 3 }, { "gcal", 6 } } do
+  local m = cpu[t[1] .. "/total"]
+  verdict(m and m.best <= t[2], format("%s validate + encode + decode ≤ %d µs", t[1], t[2]),
+    m and format("%.2f µs (median %.2f)", m.best, m.median) or "not measured")
+end
+local patch_ok, patch_detail = nil, {}
 for _, endpoint in ipairs { "calcom", "gcal" } do
-  local t = cpu[endpoint .. "/total"]
-  if t then
-    cpu_ok = (cpu_ok ~= false) and t.best <= 25
-    cpu_detail[#cpu_detail + 1] = format("%s %.1f µs (median %.1f)", endpoint, t.best, t.median)
+  local m = cpu[endpoint .. "/patch"]
+  if m then
+    patch_ok = (patch_ok ~= false) and m.best <= 30
+    patch_detail[#patch_detail + 1] = format("%s %.1f µs (median %.1f)", endpoint, m.best, m.median)
   end
 end
-verdict(cpu_ok, "validation + encoding + decoding ≤ 25 µs per call", concat(cpu_detail, ", "))
+verdict(patch_ok, "library work of one patch (map + merge + validate + encode + decode) ≤ 30 µs",
+  #patch_detail > 0 and concat(patch_detail, ", ") or "not measured")
 
-verdict(speedup and speedup >= 20, "10 ms server: batch of 1,000 at concurrency 32 ≥ 20× sequential",
+local pinned_seq, pinned_peer = pinned_median("seq"), pinned_median("luacurl")
+verdict(pinned_seq and pinned_seq >= 0.95, "pinned: sequential update ≥ 0.95× raw libcurl",
+  pinned_seq and format("%.3f×", pinned_seq) or "not measured")
+verdict(pinned_seq and pinned_peer and pinned_seq > pinned_peer, "pinned: ahead of " .. (labels.luacurl or "lua-curl"),
+  pinned_seq and pinned_peer and format("toolzz %.3f×, peer %.3f×", pinned_seq, pinned_peer) or "not measured")
+
+verdict(speedup and speedup >= 30, "10 ms server: 1,000 updates at concurrency 32 ≥ 30× sequential",
   speedup and format("%.1f×", speedup) or "not measured")
+verdict(patch_speedup and patch_speedup >= 20, "10 ms server: 1,000 patches at concurrency 32 ≥ 20× sequential",
+  patch_speedup and format("%.1f×", patch_speedup) or "not measured")
+verdict(scale and scale <= 10.5, "10,000 items take ≤ 10.5× the time of 1,000",
+  scale and format("%.2f×", scale) or "not measured")
+verdict(per_item_kib and per_item_kib <= 2, "memory per queued item ≤ 2 KiB (peak RSS, 10,000 items over 1,000)",
+  per_item_kib and format("%.2f KiB", per_item_kib) or "not measured")
 
 local peers = {}
 for _, row in ipairs(row_order) do
@@ -312,3 +473,23 @@ end
 verdict(memory_ok, "memory flat over 100,000 calls (RSS growth ≤ 1 MiB and Lua heap ≤ 64 KiB after warm-up)",
   memory and format("RSS %d → %d KiB, heap %.0f → %.0f KiB", memory.rss_warm, memory.rss_end,
     memory.heap_warm, memory.heap_end) or "not measured")
+
+-- ---- the picture's data -------------------------------------------------------------
+
+-- One line per row: "label" req/s instructions-per-call (NaN where not measured).
+local INSTR_OF = {
+  baseline = "raw_put", seq = "update", batch1 = "batch1", batch8 = "batch8", batch32 = "batch32",
+  seq_luajit = "update_luajit", seq_lua51 = "update_lua51", luasocket = "luasocket", luacurl = "luacurl",
+  curlcmd = "curlcmd", baseline_get = "raw_get", get = "get", get_luajit = "get_luajit",
+}
+if plot_path then
+  local f = assert(io.open(plot_path, "w"))
+  f:write("# label\treq/s\tinstructions per call\n")
+  for _, row in ipairs(row_order) do
+    local st = stats[row]
+    local n = instr[INSTR_OF[row] or row]
+    f:write(format("%q\t%s\t%s\n", (labels[row] or row):gsub('"', "'"), st and format("%.0f", median(st.rps)) or "NaN",
+      n and format("%.0f", n) or "NaN"))
+  end
+  f:close()
+end

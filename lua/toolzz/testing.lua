@@ -40,4 +40,14 @@ function _M.request(c, op_name, a, b)
   return calls.request(client.state_of(c), operations.by_name[op_name], a, b)
 end
 
+-- A call as a job without a transport (benchmarks of the library's own work):
+-- start(c, op_name, a, b) -> job; advance(c, job, res, err) -> job, whose
+-- .request is the next to perform, or .res / .err its end (toolzz.calls).
+function _M.start(c, op_name, a, b)
+  return calls.start(client.state_of(c), operations.by_name[op_name], a, b)
+end
+function _M.advance(c, job, res, err)
+  return calls.advance(client.state_of(c), job, res, err)
+end
+
 return _M
