@@ -66,6 +66,30 @@ local function run_multi(state, transport, items, concurrency, finish_item)
   local in_flight = 0
   for i = 1, #items do ready[i] = items[i] end
 
+  -- Start as many ready items as the concurrency allows.
+  local function start_ready()
+    while in_flight < concurrency and ready_head <= #ready do
+      local item = ready[ready_head]
+      local request = item.job.request
+      local ok, why = transport:submit(request.method, request.url, request.body, item.index,
+        not request.idempotent)
+      if not ok then
+        if in_flight == 0 then -- nothing will free a slot: fail the item
+          ready_head = ready_head + 1
+          calls.advance(state, item.job, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
+            { attempts = item.attempt }))
+          finish(item)
+        end
+        break
+      end
+      item.attempt = item.attempt + 1
+      attempts.announce(state, request, item.attempt)
+      ready[ready_head] = false
+      ready_head = ready_head + 1
+      in_flight = in_flight + 1
+    end
+  end
+
   while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
     if state.closed then -- closed from a hook: what is left fails, nothing hangs
       for i = 1, #items do
@@ -88,36 +112,19 @@ local function run_multi(state, transport, items, concurrency, finish_item)
         next_wake = w.wake
       end
     end
-    -- start as many as allowed
-    while in_flight < concurrency and ready_head <= #ready do
-      local item = ready[ready_head]
-      local request = item.job.request
-      local ok, why = transport:submit(request.method, request.url, request.body, item.index,
-        not request.idempotent)
-      if not ok then
-        if in_flight == 0 then -- nothing will free a slot: fail the item
-          ready_head = ready_head + 1
-          calls.advance(state, item.job, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
-            { attempts = item.attempt }))
-          finish(item)
-        end
-        break
-      end
-      item.attempt = item.attempt + 1
-      attempts.announce(state, request, item.attempt)
-      ready[ready_head] = false
-      ready_head = ready_head + 1
-      in_flight = in_flight + 1
-    end
+    start_ready()
     if in_flight == 0 then
       if next_wake then core.sleep(next_wake - now()) end
     else
       local max_wait = next_wake and (next_wake - now()) or 1
       local finished = transport:wait(max_wait > 0 and max_wait or 0)
+      -- refill the freed slots first, so the next transfers are under way
+      -- while the answers just in are interpreted
+      in_flight = in_flight - #finished
+      if #finished > 0 and not state.closed then start_ready() end
       for k = 1, #finished do
         local f = finished[k]
         local item = items.by_index[f[1]]
-        in_flight = in_flight - 1
         -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers, sent }
         local job = item.job
         local res, err, wait = attempts.conclude(state, job.request, item.attempt,
