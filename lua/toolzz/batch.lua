@@ -59,7 +59,10 @@ end
 local function run_multi(state, transport, items, concurrency, finish_item)
   local function finish(item)
     item.finished = true
-    finish_item(item.index, item.job.res, item.job.err)
+    local job = item.job
+    item.job = nil -- what is left of a finished item is its result, held by the caller's list
+    items.by_index[item.index] = nil
+    finish_item(item.index, job.res, job.err)
   end
   local ready, ready_head = {}, 1   -- FIFO of items to start
   local waiting = {}                -- items sleeping before a retry
