@@ -1,7 +1,7 @@
 -- toolzz.batch: many updates at once.
 --
 --   local results = client.batch({ { "calcom", id, fields }, { "gcal", id2, fields2 } },
---                                { concurrency = 8, on_progress = function(done, total) end })
+--                                { concurrency = 8, on_progress = function(done, total, i, result) end })
 --   results[i] = { res = decoded } or { err = err }, in input order
 --
 -- Every item is validated first (a bad item never spoils the others), then
@@ -144,7 +144,7 @@ function _M.run(api, state, requests, opts)
     results[index] = err and { err = err } or { res = res }
     done = done + 1
     if on_progress then
-      local ok, failure = pcall(on_progress, done, total)
+      local ok, failure = pcall(on_progress, done, total, index, results[index])
       if not ok then api.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
     end
   end
