@@ -11,6 +11,9 @@
 -- hooks as a single call.
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
+local operations = require "toolzz.operations"
+local calls = require "toolzz.calls"
+local attempts = require "toolzz.attempts"
 
 local type, tostring, pcall, next, rawget, floor = type, tostring, pcall, next, rawget, math.floor
 local now = core.now
@@ -39,8 +42,18 @@ local function check_options(opts)
   return concurrency, opts.on_progress
 end
 
+-- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
+local SHORT_NAMES = { calcom = "calcom.update", gcal = "gcal.update" }
+
+local function operation_of(r)
+  if type(r) ~= "table" then return nil end
+  local name = rawget(r, 1)
+  if type(name) ~= "string" then return nil end
+  return operations.by_name[SHORT_NAMES[name] or name]
+end
+
 -- Run the attempts of all valid items over a transport with submit/wait.
-local function run_multi(api, state, transport, items, concurrency, finish_item)
+local function run_multi(state, transport, items, concurrency, finish_item)
   local function finish(index, res, err)
     items.by_index[index].finished = true
     finish_item(index, res, err)
@@ -73,7 +86,8 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
     -- start as many as allowed
     while in_flight < concurrency and ready_head <= #ready do
       local item = ready[ready_head]
-      local ok, why = transport:submit("PUT", item.url, item.body, item.index)
+      local request = item.request
+      local ok, why = transport:submit(request.method, request.url, request.body, item.index)
       if not ok then
         if in_flight == 0 then -- nothing will free a slot: fail the item
           ready_head = ready_head + 1
@@ -83,7 +97,7 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
         break
       end
       item.attempt = item.attempt + 1
-      api.announce(state, "PUT", item.url, item.attempt, item.secrets)
+      attempts.announce(state, request, item.attempt)
       ready[ready_head] = false
       ready_head = ready_head + 1
       in_flight = in_flight + 1
@@ -98,7 +112,7 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
         local item = items.by_index[f[1]]
         in_flight = in_flight - 1
         -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers }
-        local res, err, wait = api.conclude(state, "PUT", item.url, item.attempt, item.secrets,
+        local res, err, wait = attempts.conclude(state, item.request, item.attempt,
           f[2], f[3], f[4], f[5], f[6])
         if wait then
           item.wake = now() + wait
@@ -112,15 +126,14 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
 end
 
 -- Inside nginx: light threads, each running whole calls one after another.
-local function run_threads(api, state, items, concurrency, finish)
+local function run_threads(state, items, concurrency, finish)
   local ngx = rawget(_G, "ngx")
   local next_item = 1
   local function worker()
     while next_item <= #items do
       local item = items[next_item]
       next_item = next_item + 1
-      local res, err = api.perform(state, "PUT", item.url, item.body, item.secrets)
-      finish(item.index, res, err)
+      finish(item.index, attempts.perform(state, item.request))
     end
   end
   local threads = {}
@@ -131,7 +144,7 @@ local function run_threads(api, state, items, concurrency, finish)
 end
 
 -- client.batch(requests [, opts]) -> list of { res = } / { err = }, or nil, err
-function _M.run(api, state, requests, opts)
+function _M.run(state, requests, opts)
   if state.closed then return nil, errors.config("the client is closed") end
   local concurrency, on_progress = check_options(opts)
   if not concurrency then return nil, errors.config(on_progress) end
@@ -145,40 +158,39 @@ function _M.run(api, state, requests, opts)
     done = done + 1
     if on_progress then
       local ok, failure = pcall(on_progress, done, total, index, results[index])
-      if not ok then api.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
+      if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
     end
   end
 
   local items = { by_index = {} }
   for i = 1, total do
     local r = requests[i]
-    local spec = type(r) == "table" and api.endpoints[r[1]]
-    if not spec then
+    local op = operation_of(r)
+    if not op then
       finish(i, nil, errors.validation { { path = "[" .. i .. "]",
         message = "each request must be { \"calcom\" | \"gcal\", id, fields }" } })
     else
-      local json, secrets = api.build(state, spec, r[2], r[3])
-      if json then
-        local item = { index = i, url = state.prefix[spec] .. r[2], body = json,
-                       secrets = secrets, attempt = 0 }
+      local request, err = calls.request(state, op, rawget(r, 2), rawget(r, 3))
+      if request then
+        local item = { index = i, request = request, attempt = 0 }
         items[#items + 1] = item
         items.by_index[i] = item
       else
-        finish(i, nil, secrets) -- the validation error
+        finish(i, nil, err) -- the validation error
       end
     end
   end
   if #items == 0 then return results end
 
-  local transport = api.pick_transport(state)
+  local transport = attempts.transport_for(state)
   if transport.submit then
-    run_multi(api, state, transport, items, concurrency, finish)
+    run_multi(state, transport, items, concurrency, finish)
   elseif rawget(_G, "ngx") and rawget(_G, "ngx").thread then
-    run_threads(api, state, items, concurrency, finish)
+    run_threads(state, items, concurrency, finish)
   else
     for k = 1, #items do
       local item = items[k]
-      finish(item.index, api.perform(state, "PUT", item.url, item.body, item.secrets))
+      finish(item.index, attempts.perform(state, item.request))
     end
   end
   return results

@@ -50,10 +50,7 @@ end
 
 -- Which transport(s) the client has used: "ngx", "curl", "both" or "none".
 local function transport_of(client)
-  local state = toolzz._state(client)
-  if not state then return "none" end
-  if state.ngx and state.curl then return "both" end
-  return state.ngx and "ngx" or state.curl and "curl" or "none"
+  return require("toolzz.testing").transport_of(client)
 end
 
 -- A query argument, unescaped (nil when absent or empty).
