@@ -13,6 +13,7 @@ local toolzz = require "toolzz"
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local schema = require "toolzz.schema"
+local operations = require "toolzz.operations"
 local input = require "toolzz.cli.input"
 local output = require "toolzz.cli.output"
 local progress = require "toolzz.cli.progress"
@@ -67,13 +68,11 @@ BATCH_OPERATIONS.calcom = BATCH_OPERATIONS["calcom.update"]
 BATCH_OPERATIONS.gcal = BATCH_OPERATIONS["gcal.update"]
 _M.BATCH_OPERATIONS = BATCH_OPERATIONS
 
--- The schema a body of this operation is read against (for --set values),
--- the create schema where the module has one.
+-- The schema a body of this operation is read against (for --set values):
+-- the catalogue's, else the endpoint's.
 local function schema_of(endpoint, op)
-  if op == "create" then
-    return schema[endpoint .. "_create"] or (schema.create and schema.create[endpoint]) or schema[endpoint]
-  end
-  return schema[endpoint]
+  local entry = operations.by_name[endpoint .. "." .. op]
+  return entry and entry.schema or schema[endpoint]
 end
 _M.schema_of = schema_of
 
