@@ -54,10 +54,20 @@ function H.gcal_body(over)
   return b
 end
 
+H.API_KEY = "cal_live_9f8e7d6c5b4a39281706abcdef"
+
+-- A Cal.com create body (the update fields and the apiKey).
+function H.calcom_create_body(over)
+  local b = H.calcom_body { apiKey = H.API_KEY }
+  for k, v in pairs(over or {}) do b[k] = v end
+  return b
+end
+
 -- A client for the stand-in (plain http unless opts.base_url says otherwise).
 function H.client(opts)
   local toolzz = require "toolzz"
-  local o = { token = H.env.token, base_url = H.env.http_url, retries = 0, timeout = 5 }
+  local o = { token = H.env.token, base_url = H.env.http_url, converflow_url = H.env.cf_http_url,
+              retries = 0, timeout = 5 }
   for k, v in pairs(opts or {}) do o[k] = v end
   local client, err = toolzz.new(o)
   assert(client, tostring(err))

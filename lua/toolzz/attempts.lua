@@ -69,10 +69,12 @@ function _M.announce(state, request, attempt)
   end
 end
 
--- After an attempt (the transport's outcome follows `attempt`): interpret it,
--- tell on_response, and decide. Returns res, or nil, err, wait where wait is
--- the seconds before the next attempt, or nil when this error is final.
-function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, extra)
+-- After an attempt (the transport's outcome follows `attempt`: status, body,
+-- headers, elapsed, version | nil, kind, message, elapsed, headers, sent):
+-- interpret it, tell on_response, and decide. Returns res, or nil, err, wait
+-- where wait is the seconds before the next attempt, or nil when this error
+-- is final.
+function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, extra, sent)
   local secrets = request.secrets
   local res, err = interpret(status, rbody, headers, elapsed, extra)
   if err then
@@ -88,7 +90,9 @@ function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, e
     }, secrets)
   end
   if res then return res end
-  if attempt > state.cfg.retries or not retry.retryable(err) then return nil, err end
+  if attempt > state.cfg.retries or not retry.retryable(err, request.idempotent, sent) then
+    return nil, err
+  end
   return nil, err, retry.delay(attempt, err.retry_after)
 end
 
@@ -97,12 +101,13 @@ function _M.perform(state, request)
   local transport, sleep = _M.transport_for(state)
   local announce, conclude = _M.announce, _M.conclude
   local method, url, body = request.method, request.url, request.body
+  local fresh = not request.idempotent -- never sent twice by the transport
   local attempt = 0
   while true do
     if state.closed then return nil, errors.config("the client is closed") end -- by a hook
     attempt = attempt + 1
     announce(state, request, attempt)
-    local res, err, wait = conclude(state, request, attempt, transport:request(method, url, body))
+    local res, err, wait = conclude(state, request, attempt, transport:request(method, url, body, fresh))
     if res then return res end
     if not wait then return nil, err end
     sleep(wait)

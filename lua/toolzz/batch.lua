@@ -1,11 +1,12 @@
--- toolzz.batch: many updates at once.
+-- toolzz.batch: many calls at once.
 --
---   local results = client.batch({ { "calcom", id, fields }, { "gcal", id2, fields2 } },
+--   local results = client.batch({ { "calcom.get", id }, { "gcal.patch", id2, changes },
+--                                  { "calcom", id3, fields } },  -- Part 1 form: update
 --                                { concurrency = 8, on_progress = function(done, total, i, result) end })
 --   results[i] = { res = decoded } or { err = err }, in input order
 --
 -- Every item is validated first (a bad item never spoils the others), then
--- the valid ones run concurrently: over the client's curl multi handle (one
+-- the valid ones run concurrently (a patch's GET and PUT both in turn): over the client's curl multi handle (one
 -- connection cache, HTTP/2 multiplexing where offered), or inside nginx as
 -- cosocket light threads. Each item gets the same retries, error kinds and
 -- hooks as a single call.
@@ -52,11 +53,13 @@ local function operation_of(r)
   return operations.by_name[SHORT_NAMES[name] or name]
 end
 
--- Run the attempts of all valid items over a transport with submit/wait.
+-- Run the jobs' requests over a transport with submit/wait. A job whose
+-- request ends (res or err) is advanced: it may have another request (a
+-- patch's PUT after its GET), which queues behind the others.
 local function run_multi(state, transport, items, concurrency, finish_item)
-  local function finish(index, res, err)
-    items.by_index[index].finished = true
-    finish_item(index, res, err)
+  local function finish(item)
+    item.finished = true
+    finish_item(item.index, item.job.res, item.job.err)
   end
   local ready, ready_head = {}, 1   -- FIFO of items to start
   local waiting = {}                -- items sleeping before a retry
@@ -66,8 +69,10 @@ local function run_multi(state, transport, items, concurrency, finish_item)
   while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
     if state.closed then -- closed from a hook: what is left fails, nothing hangs
       for i = 1, #items do
-        if not items[i].finished then
-          finish(items[i].index, nil, errors.config("the client was closed during the batch"))
+        local item = items[i]
+        if not item.finished then
+          calls.advance(state, item.job, nil, errors.config("the client was closed during the batch"))
+          finish(item)
         end
       end
       return
@@ -86,13 +91,15 @@ local function run_multi(state, transport, items, concurrency, finish_item)
     -- start as many as allowed
     while in_flight < concurrency and ready_head <= #ready do
       local item = ready[ready_head]
-      local request = item.request
-      local ok, why = transport:submit(request.method, request.url, request.body, item.index)
+      local request = item.job.request
+      local ok, why = transport:submit(request.method, request.url, request.body, item.index,
+        not request.idempotent)
       if not ok then
         if in_flight == 0 then -- nothing will free a slot: fail the item
           ready_head = ready_head + 1
-          finish(item.index, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
+          calls.advance(state, item.job, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
             { attempts = item.attempt }))
+          finish(item)
         end
         break
       end
@@ -111,14 +118,21 @@ local function run_multi(state, transport, items, concurrency, finish_item)
         local f = finished[k]
         local item = items.by_index[f[1]]
         in_flight = in_flight - 1
-        -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers }
-        local res, err, wait = attempts.conclude(state, item.request, item.attempt,
-          f[2], f[3], f[4], f[5], f[6])
+        -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers, sent }
+        local job = item.job
+        local res, err, wait = attempts.conclude(state, job.request, item.attempt,
+          f[2], f[3], f[4], f[5], f[6], f[7])
         if wait then
           item.wake = now() + wait
           waiting[#waiting + 1] = item
         else
-          finish(item.index, res, err)
+          calls.advance(state, job, res, err)
+          if job.request then -- the next request of the same call
+            item.attempt = 0
+            ready[#ready + 1] = item
+          else
+            finish(item)
+          end
         end
       end
     end
@@ -133,7 +147,9 @@ local function run_threads(state, items, concurrency, finish)
     while next_item <= #items do
       local item = items[next_item]
       next_item = next_item + 1
-      finish(item.index, attempts.perform(state, item.request))
+      local job = item.job
+      while job.request do calls.advance(state, job, attempts.perform(state, job.request)) end
+      finish(item.index, job.res, job.err)
     end
   end
   local threads = {}
@@ -142,6 +158,8 @@ local function run_threads(state, items, concurrency, finish)
   end
   for i = 1, #threads do ngx.thread.wait(threads[i]) end
 end
+
+local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
 
 -- client.batch(requests [, opts]) -> list of { res = } / { err = }, or nil, err
 function _M.run(state, requests, opts)
@@ -167,16 +185,16 @@ function _M.run(state, requests, opts)
     local r = requests[i]
     local op = operation_of(r)
     if not op then
-      finish(i, nil, errors.validation { { path = "[" .. i .. "]",
-        message = "each request must be { \"calcom\" | \"gcal\", id, fields }" } })
+      local err = errors.validation { { path = "[" .. i .. "]", message = "each request must be one of " .. FORMS } }
+      finish(i, nil, err)
     else
-      local request, err = calls.request(state, op, rawget(r, 2), rawget(r, 3))
-      if request then
-        local item = { index = i, request = request, attempt = 0 }
+      local job = calls.start(state, op, rawget(r, 2), rawget(r, 3))
+      if job.request then
+        local item = { index = i, job = job, attempt = 0 }
         items[#items + 1] = item
         items.by_index[i] = item
       else
-        finish(i, nil, err) -- the validation error
+        finish(i, job.res, job.err) -- invalid, or a dry-run write
       end
     end
   end
@@ -189,8 +207,9 @@ function _M.run(state, requests, opts)
     run_threads(state, items, concurrency, finish)
   else
     for k = 1, #items do
-      local item = items[k]
-      finish(item.index, attempts.perform(state, item.request))
+      local job = items[k].job
+      while job.request do calls.advance(state, job, attempts.perform(state, job.request)) end
+      finish(items[k].index, job.res, job.err)
     end
   end
   return results

@@ -13,8 +13,13 @@ local getenv = os.getenv
 
 local _M = {}
 
-local DEFAULT_BASE_URL = "https://chat.api.toolzz.com.br"
-_M.DEFAULT_BASE_URL = DEFAULT_BASE_URL
+-- The two API hosts: option, environment variable, default.
+local HOSTS = {
+  { option = "base_url", env = "TOOLZZ_BASE_URL", default = "https://chat.api.toolzz.com.br" },
+  { option = "converflow_url", env = "TOOLZZ_CONVERFLOW_URL",
+    default = "https://converflow.api.prod.toolzz.media" },
+}
+_M.HOSTS = HOSTS
 
 local DEFAULTS = {
   timeout = 30,
@@ -25,6 +30,7 @@ local DEFAULTS = {
   max_body_bytes = 1024 * 1024,
   transport = "auto",
   http2 = true,
+  dry_run = false,
 }
 _M.DEFAULTS = DEFAULTS
 local MAX_RETRIES = 10
@@ -35,7 +41,7 @@ local OPTION_TYPES = {
   retries = "number", defaults = "table", strict = "boolean", max_response_bytes = "number",
   max_body_bytes = "number", ca_file = "string", ca_path = "string", proxy = "string",
   user_agent = "string", on_request = "function", on_response = "function",
-  transport = "string", http2 = "boolean",
+  transport = "string", http2 = "boolean", converflow_url = "string", dry_run = "boolean",
 }
 _M.OPTION_TYPES = OPTION_TYPES
 
@@ -45,24 +51,26 @@ local function is_loopback(host)
 end
 _M.is_loopback = is_loopback
 
--- base_url -> normalised "scheme://authority/path" without trailing slash.
-local function parse_base_url(url)
-  if find(url, "[%c%s]") then return nil, "base_url must not contain spaces or control characters" end
+-- A base URL (option `name`, "base_url" by default) -> normalised
+-- "scheme://authority/path" without trailing slash, scheme, host.
+local function parse_base_url(url, name)
+  name = name or "base_url"
+  if find(url, "[%c%s]") then return nil, name .. " must not contain spaces or control characters" end
   local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
-  if not scheme then return nil, "base_url must look like https://host[:port][/path]" end
+  if not scheme then return nil, name .. " must look like https://host[:port][/path]" end
   scheme = lower(scheme)
-  if scheme ~= "http" and scheme ~= "https" then return nil, "base_url must use http or https" end
-  if find(path, "[?#]") then return nil, "base_url must not have a query or a fragment" end
-  if find(authority, "@", 1, true) then return nil, "base_url must not carry user info" end
+  if scheme ~= "http" and scheme ~= "https" then return nil, name .. " must use http or https" end
+  if find(path, "[?#]") then return nil, name .. " must not have a query or a fragment" end
+  if find(authority, "@", 1, true) then return nil, name .. " must not carry user info" end
   local host, port = match(authority, "^(%[[%x:%.]+%])(.*)$")
   if not host then host, port = match(authority, "^([%w%.%-]+)(.*)$") end
-  if not host then return nil, "base_url has no valid host" end
+  if not host then return nil, name .. " has no valid host" end
   if port ~= "" then
     local p = tonumber(match(port, "^:(%d+)$"))
-    if not p or p < 1 or p > 65535 then return nil, "base_url has an invalid port" end
+    if not p or p < 1 or p > 65535 then return nil, name .. " has an invalid port" end
   end
   if scheme == "http" and not is_loopback(host) then
-    return nil, "plain http:// is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1]); use https://"
+    return nil, name .. ": plain http:// is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1]); use https://"
   end
   return scheme .. "://" .. authority .. gsub(path, "/+$", ""), scheme, host
 end
@@ -101,9 +109,11 @@ function _M.configure(opts)
   end
   cfg.token = token
 
-  local base_url, scheme_or_err, host = parse_base_url(opts.base_url or getenv("TOOLZZ_BASE_URL") or DEFAULT_BASE_URL)
-  if not base_url then return nil, errors.config(scheme_or_err) end
-  cfg.base_url, cfg.scheme, cfg.host = base_url, scheme_or_err, host
+  for _, h in ipairs(HOSTS) do -- independent: one never changes the other
+    local url, why = parse_base_url(opts[h.option] or getenv(h.env) or h.default, h.option)
+    if not url then return nil, errors.config(why) end
+    cfg[h.option] = url
+  end
 
   for _, name in ipairs { "timeout", "connect_timeout" } do
     local v = cfg[name]

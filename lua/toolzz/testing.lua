@@ -18,6 +18,12 @@ function _M.transport_of(c)
   return state.ngx and "ngx" or state.curl and "curl" or "none"
 end
 
+-- The two hosts a client calls: base_url, converflow_url.
+function _M.urls(c)
+  local cfg = client.state_of(c).cfg
+  return cfg.base_url, cfg.converflow_url
+end
+
 -- The libcurl transport of a client (nil before its first call).
 function _M.curl_transport(c)
   local state = client.state_of(c)
