@@ -55,6 +55,7 @@ build = {
     ["toolzz.ngx"] = "lua/toolzz/ngx.lua",
     ["toolzz.operations"] = "lua/toolzz/operations.lua",
     ["toolzz.options"] = "lua/toolzz/options.lua",
+    ["toolzz.patch"] = "lua/toolzz/patch.lua",
     ["toolzz.responses"] = "lua/toolzz/responses.lua",
     ["toolzz.retry"] = "lua/toolzz/retry.lua",
     ["toolzz.schema"] = "lua/toolzz/schema.lua",

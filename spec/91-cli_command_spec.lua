@@ -192,21 +192,23 @@ describe("toolzz command #no_valgrind", function()
     it("is 1 for http, network, timeout, tls, decode and limit errors, with one line on stderr", function()
       stand_in.faults { status = 404 }
       local r = toolzz(update)
-      expect(1, "^toolzz: http 404: ", r)
+      expect(1, "^toolzz: calcom%.update: http 404: ", r)
       assert.equal(1, #lines_of(r.err))
 
-      expect(1, "^toolzz: network: ", toolzz(argv({ "--base-url", "http://127.0.0.1:" .. H.closed_port() }, update)))
+      local closed = "http://127.0.0.1:" .. H.closed_port()
+      expect(1, "^toolzz: calcom%.update: network: ", toolzz(argv({ "--base-url", closed }, update)))
 
       stand_in.faults { delay = 3 }
-      expect(1, "^toolzz: timeout: ", toolzz(argv({ "--timeout", "0.5", "--retries", "0" }, update)))
+      expect(1, "^toolzz: calcom%.update: timeout: ", toolzz(argv({ "--timeout", "0.5", "--retries", "0" }, update)))
 
-      expect(1, "^toolzz: tls: ", toolzz(argv({ "--base-url", H.env.tls_bad_url, "--ca-file", H.env.ca_file }, update)))
+      expect(1, "^toolzz: calcom%.update: tls: ",
+        toolzz(argv({ "--base-url", H.env.tls_bad_url, "--ca-file", H.env.ca_file }, update)))
 
       stand_in.faults { body = "not json" }
-      expect(1, "^toolzz: decode: ", toolzz(update))
+      expect(1, "^toolzz: calcom%.update: decode: ", toolzz(update))
 
       stand_in.faults { big = 9 * 1024 * 1024 }
-      expect(1, "^toolzz: limit: ", toolzz(update))
+      expect(1, "^toolzz: calcom%.update: limit: ", toolzz(update))
     end)
 
     it("is 0 over TLS with --ca-file", function()
@@ -217,7 +219,7 @@ describe("toolzz command #no_valgrind", function()
     it("is 3 for validation, one line per field path, nothing sent", function()
       local r = toolzz { "gcal", "update", "not-a-uuid", "-f", json_file(H.gcal_body { userId = "x" }),
                          "--set", "googleCalendar.timezone=Mars/Olympus" }
-      expect(3, "^toolzz: .*validation: id: ", r)
+      expect(3, "^toolzz: gcal%.update: validation: id: ", r)
       assert.matches("validation: userId: ", r.err)
       assert.matches("validation: googleCalendar.timezone: ", r.err)
       assert.equal(3, #lines_of(r.err))
