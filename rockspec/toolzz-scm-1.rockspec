@@ -66,4 +66,6 @@ build = {
   install = {
     bin = { toolzz = "bin/toolzz" },
   },
+  -- LuaLS definitions, into the rock's directory (luarocks show toolzz)
+  copy_directories = { "types" },
 }

@@ -60,7 +60,7 @@ function M.install()
   local src = dir .. "/src"
   local log = dir .. "/install.log"
   local copy = "mkdir -p " .. quote(src) .. " && cd " .. quote(H.root)
-    .. " && cp -R CMakeLists.txt src lua bin rockspec " .. quote(src)
+    .. " && cp -R CMakeLists.txt src lua bin types rockspec " .. quote(src)
   assert(sh(copy) == 0, "copying the sources failed")
   -- Debian's luarocks may not know where the Lua 5.4 headers are.
   local incdir = read_file("/usr/include/lua5.4/lua.h") and "LUA_INCDIR=/usr/include/lua5.4" or ""
