@@ -143,13 +143,15 @@ function _M.start(state, op, a, b)
   if op.patch then
     local problems = {}
     if not validate.is_uuid(a) then problems[1] = id_problem(a) end
+    local changes = b
     if type(b) ~= "table" then
       problems[#problems + 1] = not_a_table("changes", b)
     else
-      validate.check_changes(op.patch.write.schema, b, state.cfg.strict, problems)
+      changes = patch.raw_copy(b)
+      validate.check_changes(op.patch.write.schema, changes, state.cfg.strict, problems)
     end
     if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
-    job.id, job.changes = a, b
+    job.id, job.changes = a, changes
     job.request = new_request(state, op.patch.read, a)
     return job
   end

@@ -2,8 +2,10 @@
 -- for, and a caller's changes merged into that body. Both are driven by the
 -- update schema (toolzz.schema): no field list is written here.
 local null = require("cjson").null
+local array_mt = require("toolzz.core").array_mt
 
-local type, next, pairs, tostring = type, next, pairs, tostring
+local type, next, pairs, tostring, getmetatable, setmetatable =
+  type, next, pairs, tostring, getmetatable, setmetatable
 local sub = string.sub
 
 local _M = {}
@@ -30,6 +32,19 @@ local function copy(v, depth)
   local out = {}
   for k, x in next, v do out[k] = copy(x, depth + 1) end
   return out
+end
+
+-- A raw copy of a caller's changes, so that no __index or __pairs of theirs
+-- runs while they are validated and merged; toolzz.array's marker is kept.
+local function raw_copy(v, depth)
+  if type(v) ~= "table" or depth > 64 then return v end
+  local out = {}
+  for k, x in next, v do out[k] = raw_copy(x, depth + 1) end
+  if getmetatable(v) == array_mt then setmetatable(out, array_mt) end
+  return out
+end
+function _M.raw_copy(changes)
+  return raw_copy(changes, 0)
 end
 
 -- An array's items reduced to their request fields (schema `items`).
