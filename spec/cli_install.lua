@@ -91,7 +91,7 @@ function M.run(opts)
   local base = dir .. "/run" .. counter
   local env = {
     TOOLZZ_TOKEN = H.env.token, TOOLZZ_BASE_URL = H.env.http_url,
-    TOOLZZ_CONVERFLOW_URL = os.getenv("TOOLZZ_TEST_CONVERFLOW_HTTP_URL") or false,
+    TOOLZZ_CONVERFLOW_URL = H.env.cf_http_url or false,
     LUA_PATH = root .. "/share/lua/5.4/?.lua;" .. root .. "/share/lua/5.4/?/init.lua;;",
     LUA_CPATH = root .. "/lib/lua/5.4/?.so;;",
   }
@@ -120,6 +120,29 @@ function M.run(opts)
       .. " 2>" .. quote(base .. ".err") .. " " .. (opts.shell or "")
   end
   local code = sh(line)
+  return { out = read_file(base .. ".out") or "", err = read_file(base .. ".err") or "", code = code }
+end
+
+-- Run a shell script with the installed command first on PATH (and the
+-- environment run() gives it, plus env). Returns { out =, err =, code = }.
+function M.shell(script, env)
+  local root = M.install()
+  counter = counter + 1
+  local base = M.work() .. "/shell" .. counter
+  M.write_file(base .. ".sh", script)
+  local vars = {
+    PATH = root .. "/bin:" .. os.getenv("PATH"),
+    TOOLZZ_TOKEN = H.env.token, TOOLZZ_BASE_URL = H.env.http_url,
+    TOOLZZ_CONVERFLOW_URL = H.env.cf_http_url or "",
+    LUA_PATH = root .. "/share/lua/5.4/?.lua;" .. root .. "/share/lua/5.4/?/init.lua;;",
+    LUA_CPATH = root .. "/lib/lua/5.4/?.so;;",
+  }
+  for k, v in pairs(env or {}) do vars[k] = v end
+  local parts = { "cd " .. quote(M.work()) .. " && env -u LUA_INIT -u LUA_INIT_5_4" }
+  for k, v in pairs(vars) do parts[#parts + 1] = k .. "=" .. quote(v) end
+  parts[#parts + 1] = "sh " .. quote(base .. ".sh") .. " </dev/null >" .. quote(base .. ".out")
+    .. " 2>" .. quote(base .. ".err")
+  local code = sh(table.concat(parts, " "))
   return { out = read_file(base .. ".out") or "", err = read_file(base .. ".err") or "", code = code }
 end
 
