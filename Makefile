@@ -48,6 +48,7 @@ demo: deps
 	  TOOLZZ_CONVERFLOW_URL=$$TOOLZZ_TEST_CONVERFLOW_HTTP_URL \
 	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" \
 	  lua5.4 examples/demo.lua
+	@BUILD=$(BUILD) tools/demo-cli
 
 test: deps
 	@tools/run-tests
