@@ -356,6 +356,31 @@ describe("cli arguments", function()
   end)
 end)
 
+describe("cli subcommands", function()
+  it("are the catalogue's calls, taking what each call takes", function()
+    local operations = require "toolzz.operations"
+    local commands = {}
+    for _, o in ipairs(cli.OPERATIONS) do
+      commands[o[1] .. "." .. o[2]] = { takes_id = o.id ~= nil, takes_body = o.body ~= nil }
+    end
+    local catalogue = {}
+    for _, op in ipairs(operations.list) do
+      catalogue[op.name] = { takes_id = op.takes_id == true, takes_body = op.schema ~= nil or op.patch ~= nil }
+    end
+    assert.same(catalogue, commands)
+    for name, shape in pairs(catalogue) do assert.same(shape, cli.BATCH_OPERATIONS[name]) end
+    assert.same(catalogue["calcom.update"], cli.BATCH_OPERATIONS.calcom)
+    assert.same(catalogue["gcal.update"], cli.BATCH_OPERATIONS.gcal)
+  end)
+
+  it("read --set values against the call's schema (create schemas for create)", function()
+    assert.equal(toolzz.schema.gcal_create, cli.schema_of("gcal", "create"))
+    assert.equal(toolzz.schema.calcom, cli.schema_of("calcom", "patch"))
+    local id = input.field_spec(cli.schema_of("gcal", "create"), { "googleCalendar", "googleUser", "id" })
+    assert.equal("123456789012345678901", input.parse_value("123456789012345678901", id))
+  end)
+end)
+
 describe("cli main", function()
   it("exits 2 with one line on stderr for a usage error", function()
     local sys, out, err = fake_system()

@@ -1,7 +1,7 @@
 -- For the specs of the toolzz command: install the rock
 -- (rockspec/toolzz-scm-1.rockspec, `luarocks make` from a copy of the
--- sources) into a throwaway tree once per process, and run the installed
--- command as a subprocess, optionally under a pseudo-terminal (script).
+-- sources) into a tree of its own, and run the installed command as a
+-- subprocess, optionally under a pseudo-terminal (script).
 --
 -- TOOLZZ_CLI_TREE=<dir> reuses a tree installed before (when it has
 -- bin/toolzz); it is then left in place.
@@ -48,12 +48,31 @@ function M.work()
   return work
 end
 
--- The tree the rock is installed in; installs it the first time.
+-- A checksum of the sources the rock is built from.
+local function sources_checksum()
+  local p = assert(io.popen("cd " .. quote(H.root) .. " && find CMakeLists.txt src lua bin types rockspec -type f"
+    .. " | LC_ALL=C sort | xargs cat | cksum"))
+  local sum = p:read("*l"):match("^(%d+)")
+  p:close()
+  return sum
+end
+
+-- The tree the rock is installed in. Installed once per version of the
+-- sources, in build/cli-spec/<checksum>/ (spec files are insulated from
+-- each other, so a tree per process would mean one install per file).
 function M.install()
   if tree then return tree end
   local given = os.getenv("TOOLZZ_CLI_TREE")
   if given and given ~= "" and read_file(given .. "/bin/toolzz") then
     tree = given
+    return tree
+  end
+  local p = assert(io.popen("cd " .. quote(H.root) .. " && pwd -P"))
+  local cache = p:read("*l") .. "/build/cli-spec"
+  p:close()
+  local target = cache .. "/" .. sources_checksum()
+  if read_file(target .. "/tree/bin/toolzz") then
+    tree = target .. "/tree"
     return tree
   end
   local dir = M.work()
@@ -64,14 +83,18 @@ function M.install()
   assert(sh(copy) == 0, "copying the sources failed")
   -- Debian's luarocks may not know where the Lua 5.4 headers are.
   local incdir = read_file("/usr/include/lua5.4/lua.h") and "LUA_INCDIR=/usr/include/lua5.4" or ""
-  local status = sh("cd " .. quote(src) .. " && luarocks --lua-version=5.4 --tree " .. quote(dir .. "/tree")
+  local status = sh("cd " .. quote(src) .. " && luarocks --lua-version=5.4 --tree " .. quote(target .. "/tree")
     .. " make --deps-mode=none rockspec/toolzz-scm-1.rockspec " .. incdir .. " >" .. quote(log) .. " 2>&1")
+  if status ~= 0 then sh("rm -rf " .. quote(target)) end
   assert(status == 0, "luarocks make failed:\n" .. tostring(read_file(log)))
-  tree = dir .. "/tree"
+  -- trees of older sources go
+  sh("cd " .. quote(cache) .. " && for d in *; do [ \"$d\" = " .. quote(target:match("[^/]+$"))
+    .. " ] || rm -rf \"$d\"; done")
+  tree = target .. "/tree"
   return tree
 end
 
--- Remove what this process made (a given TOOLZZ_CLI_TREE stays).
+-- Remove this process's scratch files (the installed tree stays for the next).
 function M.cleanup()
   if work then sh("rm -rf " .. quote(work)) end
   work, tree = nil, nil
