@@ -33,9 +33,9 @@ local function merge_problems(problems, more)
   return problems
 end
 
-local function id_problem(id)
+local function id_problem(id, name)
   return {
-    path = "id",
+    path = name or "id",
     message = type(id) == "string" and "must be a UUID (8-4-4-4-12 hexadecimal digits)"
       or ("must be a UUID string, got " .. type(id)),
   }
@@ -80,7 +80,7 @@ local function plain_request(state, op, a, b)
   local problems, id, fields = {}, nil, a
   if op.after then
     id, fields = a, b
-    if not validate.is_uuid(id) then problems[1] = id_problem(id) end
+    if not validate.is_uuid(id) then problems[1] = id_problem(id, op.id_name) end
   end
   local body, secrets
   if op.schema then
