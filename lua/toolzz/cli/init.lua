@@ -33,22 +33,30 @@ local EXIT = _M.EXIT
 -- ---- the operations, as data -------------------------------------------------------
 
 -- Each subcommand: endpoint, operation, the argument it takes (its name in
--- help), whether it sends a body, and its help line.
+-- help), whether it sends a body, its help line and an example.
 local OPERATIONS = {
   { "calcom", "get", id = "ID", summary = "Show one Cal.com integration." },
-  { "calcom", "list", id = "UNIT_ID", summary = "List the Cal.com integrations of a unit." },
-  { "calcom", "create", body = "fields", summary = "Create a Cal.com integration." },
+  { "calcom", "list", id = "UNIT_ID", summary = "List the Cal.com integrations of a unit.",
+    example = "toolzz --output table calcom list UNIT_ID" },
+  { "calcom", "create", body = "fields", summary = "Create a Cal.com integration.",
+    example = "toolzz calcom create -f integration.json --set-file apiKey=cal-api-key.txt" },
   { "calcom", "update", id = "ID", body = "fields",
-    summary = "Replace a Cal.com integration (PUT: every required field)." },
+    summary = "Replace a Cal.com integration (PUT: every required field).",
+    example = "toolzz calcom update ID -f integration.json" },
   { "calcom", "patch", id = "ID", body = "changes",
-    summary = "Change some fields of a Cal.com integration (get, merge, update)." },
+    summary = "Change some fields of a Cal.com integration (get, merge, update).",
+    example = "toolzz calcom patch ID --set createBookingEnabled=false --set prompt=\"30 min only\"" },
   { "gcal", "get", id = "ID", summary = "Show one Google Calendar function." },
-  { "gcal", "list", id = "UNITY_ID", summary = "List the Google Calendar functions of a unit." },
-  { "gcal", "create", body = "fields", summary = "Create a Google Calendar function." },
+  { "gcal", "list", id = "UNITY_ID", summary = "List the Google Calendar functions of a unit.",
+    example = "toolzz --output table gcal list UNITY_ID" },
+  { "gcal", "create", body = "fields", summary = "Create a Google Calendar function.",
+    example = "toolzz gcal create -f function.json --set-file googleCalendar.googleToken=token.txt" },
   { "gcal", "update", id = "ID", body = "fields",
-    summary = "Replace a Google Calendar function (PUT: every required field)." },
+    summary = "Replace a Google Calendar function (PUT: every required field).",
+    example = "toolzz gcal update ID -f function.json" },
   { "gcal", "patch", id = "ID", body = "changes",
-    summary = "Change some fields of a Google Calendar function (get, merge, update)." },
+    summary = "Change some fields of a Google Calendar function (get, merge, update).",
+    example = "toolzz gcal patch ID --set googleCalendar.timezone=Europe/Lisbon -f changes.json" },
   { "gcal", "duplicate", id = "ID", summary = "Copy a Google Calendar function." },
 }
 _M.OPERATIONS = OPERATIONS
@@ -160,7 +168,7 @@ function _M.parser()
     commands[name] = parser:command(name, ENDPOINTS[name]):command_target("op")
   end
   for _, o in ipairs(OPERATIONS) do
-    local command = commands[o[1]]:command(o[2], o.summary)
+    local command = commands[o[1]]:command(o[2], o.summary, o.example and ("Example: " .. o.example))
     if o.id then command:argument("id", o.id == "ID" and "Its id (a UUID)." or "The unit's id (a UUID)."):argname(o.id) end
     if o.body then add_body_options(command, o.body) end
   end
