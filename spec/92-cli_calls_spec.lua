@@ -183,6 +183,26 @@ describe("toolzz command, Part 2 calls #no_valgrind", function()
   end)
 
   describe("batch", function()
+    it("with --dry-run reads, and prints the writes it would send", function()
+      local fn = create_gcal(unit, "Fn")
+      local before = stand_in.stats().requests
+      local lines = {
+        cjson.encode { op = "gcal.patch", id = fn.id, fields = { name = "Renamed" } },
+        cjson.encode { op = "gcal.duplicate", id = fn.id },
+      }
+      local r = toolzz({ "--dry-run", "batch", "-" }, { stdin = table.concat(lines, "\n") })
+      assert.equal(0, r.code, r.err)
+      local results = {}
+      for _, l in ipairs(lines_of(r.out)) do results[#results + 1] = decode(l) end
+      assert.equal("PUT", results[1].res.method)
+      assert.equal("Renamed", results[1].res.body.name)
+      assert.equal("[REDACTED]", results[1].res.body.googleCalendar.googleToken)
+      assert.equal("POST", results[2].res.method)
+      assert.equal(before + 1, stand_in.stats().requests) -- the patch's GET only
+      assert.equal("Fn", ok_json({ "gcal", "get", fn.id }).name)
+      assert.equal(1, #ok_json { "gcal", "list", unit })
+    end)
+
     it("runs lines of every kind, in input order", function()
       local cal = create_calcom(unit, "Cal")
       local fn = create_gcal(unit, "Fn")
