@@ -320,3 +320,22 @@ describe("patch property", function()
     end)
   end
 end)
+
+describe("patch with odd caller tables", function()
+  before_each(function() S.reset() end)
+
+  it("never runs the caller's __index or __pairs, and keeps toolzz.array's marker", function()
+    local client = H.client()
+    local id = S.put_record("function", gcal_record())
+    local ran = false
+    local trap = { __index = function() ran = true end, __pairs = function() ran = true; return next, {}, nil end }
+    local changes = setmetatable({ googleCalendar = setmetatable({ timezone = "UTC" }, trap),
+                                   outputs = toolzz.array {} }, trap)
+    assert(client.gcal.patch(id, changes))
+    assert.is_false(ran)
+    local body, raw = put_body()
+    assert.equals("UTC", body.googleCalendar.timezone)
+    assert.matches('"outputs":[]', raw, 1, true)
+    client:close()
+  end)
+end)

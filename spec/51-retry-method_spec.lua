@@ -7,13 +7,7 @@ local retry = require "toolzz.retry"
 
 local S = H.stand_in
 
-local function recording_client(opts)
-  local starts = {}
-  local o = { retries = 2, timeout = 2 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  o.on_request = function(info) starts[#starts + 1] = info.method end
-  return H.client(o), starts
-end
+local recording_client = H.recording_client
 
 local POSTS = {
   { "gcal.create", function(c) return c.gcal.create(H.gcal_body()) end },

@@ -3,23 +3,8 @@
 local H = require "helpers"
 local S = H.stand_in
 
--- Run fn(client) with hooks recording everything and stderr captured.
 local function observe(fn)
-  local seen = {}
-  local client = H.client {
-    retries = 1,
-    on_request = function(info) seen[#seen + 1] = info end,
-    on_response = function(info) seen[#seen + 1] = info; error("hook fails with " .. tostring(info.error)) end,
-  }
-  local printed = {}
-  local real = io.stderr
-  io.stderr = { write = function(_, ...) -- luacheck: ignore 122
-    for _, s in ipairs { ... } do printed[#printed + 1] = tostring(s) end
-  end }
-  local ok, res, err = pcall(fn, client)
-  io.stderr = real -- luacheck: ignore 122
-  assert(ok, res)
-  return res, err, seen, table.concat(printed), client
+  return H.observe({ timeout = 5 }, fn)
 end
 
 local function assert_clean(secrets, ...)

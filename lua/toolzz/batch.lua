@@ -2,7 +2,7 @@
 --
 --   local results = client.batch({ { "calcom.get", id }, { "gcal.patch", id2, changes },
 --                                  { "calcom", id3, fields } },  -- Part 1 form: update
---                                { concurrency = 8, on_progress = function(done, total) end })
+--                                { concurrency = 8, on_progress = function(done, total, i, result) end })
 --   results[i] = { res = decoded } or { err = err }, in input order
 --
 -- Every item is validated first (a bad item never spoils the others), then
@@ -172,12 +172,17 @@ end
 local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
 
 -- client.batch(requests [, opts]) -> list of { res = } / { err = }, or nil, err
+local function batch_error(err)
+  err.op = "batch"
+  return nil, err
+end
+
 function _M.run(state, requests, opts)
-  if state.closed then return nil, errors.config("the client is closed") end
+  if state.closed then return batch_error(errors.config("the client is closed")) end
   local concurrency, on_progress = check_options(opts)
-  if not concurrency then return nil, errors.config(on_progress) end
+  if not concurrency then return batch_error(errors.config(on_progress)) end
   if type(requests) ~= "table" then
-    return nil, errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } }
+    return batch_error(errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } })
   end
   local total = #requests
   local results, done = {}, 0
@@ -185,7 +190,7 @@ function _M.run(state, requests, opts)
     results[index] = err and { err = err } or { res = res }
     done = done + 1
     if on_progress then
-      local ok, failure = pcall(on_progress, done, total)
+      local ok, failure = pcall(on_progress, done, total, index, results[index])
       if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
     end
   end

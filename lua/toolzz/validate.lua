@@ -190,6 +190,11 @@ local function generate(spec, name)
   return chunk(env)
 end
 
+-- Names of secret fields in any compiled schema: in non-strict mode an
+-- unknown field of such a name (an apiKey sent through an update) is kept
+-- as a secret too.
+local SECRET_NAMES = {}
+
 -- The paths of secret fields, in the order check_object meets them.
 local function secret_paths(spec, prefix, out)
   for _, name in ipairs(spec.order) do
@@ -218,6 +223,7 @@ local function compile(spec)
     if field.default == schema.NULL then field.default = null end
     if field.default == schema.EMPTY_ARRAY then field.default = setmetatable({}, array_mt) end
     if field.default ~= nil or field.type == "array" then filled[#filled + 1] = name end
+    if field.secret then SECRET_NAMES[name] = true end
   end
   sort(order)
   sort(filled)
@@ -350,6 +356,11 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
     end
     if message then problems[#problems + 1] = { path = join(prefix, name), message = message } end
   end
+  if not strict and secrets then
+    for k, v in next, obj do
+      if SECRET_NAMES[k] and not known[k] and type(v) == "string" then secrets[#secrets + 1] = v end
+    end
+  end
   if strict then
     local unknown
     for k in next, obj do
@@ -377,6 +388,21 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
   return problems
 end
 
+-- In a valid non-strict body, the string values of unknown fields named like
+-- a secret field (SECRET_NAMES), at every object level, as check_object
+-- collects them.
+local function unknown_secrets(spec, obj, secrets)
+  local known = spec.fields
+  for k, v in next, obj do
+    local field = known[k]
+    if field then
+      if field.type == "object" and type(v) == "table" then unknown_secrets(field, v, secrets) end
+    elseif SECRET_NAMES[k] and type(v) == "string" then
+      secrets[#secrets + 1] = v
+    end
+  end
+end
+
 -- Every problem of body against the schema, as a list (empty when none).
 -- String values of `secret` fields are appended to secrets (when given), so
 -- errors can be scrubbed of them.
@@ -394,6 +420,7 @@ function _M.check(spec, body, strict, problems, secrets)
         end
         if type(v) == "string" then secrets[#secrets + 1] = v end
       end
+      if not strict then unknown_secrets(spec, body, secrets) end
     end
     return problems
   end
