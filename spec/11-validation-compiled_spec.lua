@@ -1,11 +1,13 @@
--- The generated validity test of each schema (toolzz.validate compiles one
--- per schema for speed) must give the same verdict as the walk that explains
--- problems, for every field of every schema set to every kind of value, in
--- strict and lax mode, and must hand out the same secrets.
+-- The quick validity test of each schema (toolzz.validate compiles a plan per
+-- schema for src/check.c) must give the same verdict as the walk that
+-- explains problems, for every field of every schema set to every kind of
+-- value, in strict and lax mode, and must hand out the same secrets. The C
+-- e-mail and URL rules must agree with their definition as Lua patterns.
 local H = require "helpers"
 local toolzz = require "toolzz"
 local validate = require "toolzz.validate"
 local cjson = require "cjson"
+local core = require "toolzz.core"
 
 local null = cjson.null
 local UUID = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
@@ -54,9 +56,70 @@ local function prepared(s, body)
   return validate.prepare(s.spec, body, nil)
 end
 
+-- The rules as Lua patterns (the definition the C checks implement).
+local find, match = string.find, string.match
+local function lua_email(v)
+  if #v > 254 or find(v, "[%c%s]") then return false end
+  local user, domain = match(v, "^([^@]+)@([^@]+)$")
+  if not user or #user > 64 then return false end
+  if find(user, "^%.") or find(user, "%.$") or find(user, "%.%.") then return false end
+  return find(domain, "^[%w%-]+%.[%w%-%.]*[%w]$") ~= nil and not find(domain, "%.%.")
+    and not find(domain, "%-%.") and not find(domain, "%.%-")
+end
+local function lua_http_url(v)
+  if #v > 2048 or find(v, "[%c%s]") then return false end
+  local scheme, host = match(v, "^(%a+)://([^/?#]+)")
+  if not scheme then return false end
+  scheme = scheme:lower()
+  return (scheme == "http" or scheme == "https") and find(host, "^[%w%.%-]+:?%d*$") ~= nil
+end
+
+-- Strings near the rules' edges, and random ones from the characters that matter.
+local function samples(seeds, alphabet, count)
+  local out = {}
+  for _, s in ipairs(seeds) do out[#out + 1] = s end
+  math.randomseed(12)
+  for _ = 1, count do
+    local seed = seeds[math.random(#seeds)]
+    local chars = {}
+    for i = 1, #seed do chars[i] = seed:sub(i, i) end
+    for _ = 1, math.random(1, 3) do -- mutate: replace, insert or delete a character
+      local i, c = math.random(#chars + 1), alphabet[math.random(#alphabet)]
+      local how = math.random(3)
+      if how == 1 and chars[i] then chars[i] = c elseif how == 2 then table.insert(chars, i, c)
+      elseif chars[i] then table.remove(chars, i) end
+    end
+    out[#out + 1] = table.concat(chars)
+  end
+  return out
+end
+local ALPHABET = { "a", "Z", "0", "9", ".", "-", "@", ":", "/", "?", "#", " ", "\t", "\0", "\127", "\200", "_", "+" }
+
+describe("C value checks", function()
+  it("e-mail addresses: the C rule agrees with the Lua patterns", function()
+    local seeds = { "ana@example.com", "a.b@c.d", "a@b.c", "a@b", ".a@b.c", "a.@b.c", "a..b@c.d", "a@b..c",
+      "a@b-.c", "a@b.-c", "a@-b.c", "a@b.c-", "a@@b.c", "@b.c", "a@", "a@b.c.", "a@.b.c", "A1-x@x1.Y2",
+      string.rep("u", 64) .. "@x.y", string.rep("u", 65) .. "@x.y", "a@" .. string.rep("d", 250) .. ".c" }
+    for _, v in ipairs(samples(seeds, ALPHABET, 3000)) do
+      if core.email_valid(v) ~= lua_email(v) then error(("%q: C %s, Lua %s"):format(v, core.email_valid(v), lua_email(v))) end
+    end
+  end)
+
+  it("http(s) URLs: the C rule agrees with the Lua patterns", function()
+    local seeds = { "https://example.com/a.png", "http://a", "HTTP://a.b:8080/x", "https://a:", "https://:80",
+      "https://a:b", "https://a:1:2", "ftp://a", "https:/a", "https//a", "https://", "https://?x", "https://a#x",
+      "httpss://a", "htt://a", "https://user@a", "https://a-b.c_d", "https://[::1]/" }
+    for _, v in ipairs(samples(seeds, ALPHABET, 3000)) do
+      if core.http_url_valid(v) ~= lua_http_url(v) then
+        error(("%q: C %s, Lua %s"):format(v, core.http_url_valid(v), lua_http_url(v)))
+      end
+    end
+  end)
+end)
+
 describe("compiled validation", function()
   for _, s in ipairs(SCHEMAS) do
-    it(s.name .. ": the generated test agrees with the walk on every field and value", function()
+    it(s.name .. ": the quick test agrees with the walk on every field and value", function()
       local paths, checked = paths_of(s.spec, nil, {}), 0
       table.sort(paths)
       for _, strict in ipairs { true, false } do

@@ -47,6 +47,7 @@ int luaopen_toolzz_core(lua_State *L) {
   lua_newtable(L);
   tz_setfuncs(L, fns, 0);
   tz_open_json(L);
+  tz_open_check(L);
   tz_open_transport(L);
   lua_pushliteral(L, TOOLZZ_VERSION);
   lua_setfield(L, -2, "version");

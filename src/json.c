@@ -511,19 +511,6 @@ static int l_utf8_valid(lua_State *L) {
   return 1;
 }
 
-/* uuid_valid(s) -> boolean: 8-4-4-4-12 hexadecimal digits, either case */
-static int l_uuid_valid(lua_State *L) {
-  size_t n, i;
-  const char *s = luaL_checklstring(L, 1, &n);
-  int ok = n == 36;
-  for (i = 0; ok && i < n; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) ok = s[i] == '-';
-    else ok = isxdigit((unsigned char)s[i]) != 0;
-  }
-  lua_pushboolean(L, ok);
-  return 1;
-}
-
 static int scratch_gc(lua_State *L) {
   scratch *sc = (scratch *)luaL_checkudata(L, 1, SCRATCH_MT);
   tz_buf_free(&sc->out);
@@ -536,7 +523,7 @@ static int scratch_gc(lua_State *L) {
 void tz_open_json(lua_State *L) {
   static const luaL_Reg encode_fn[] = {{"encode", l_encode}, {NULL, NULL}};
   static const luaL_Reg plain_fn[] = {
-    {"utf8_valid", l_utf8_valid}, {"uuid_valid", l_uuid_valid}, {NULL, NULL}};
+    {"utf8_valid", l_utf8_valid}, {NULL, NULL}};
   scratch *sc;
 
   init_char_class();

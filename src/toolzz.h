@@ -39,6 +39,7 @@ int tz_utf8_valid(const unsigned char *s, size_t n);
 
 /* Module parts: each adds its functions to the module table at the top. */
 void tz_open_json(lua_State *L);
+void tz_open_check(lua_State *L);
 void tz_open_transport(lua_State *L);
 
 #if defined(__GNUC__)

@@ -5,10 +5,10 @@
 -- left untouched); check() walks it against the schema, collects every
 -- problem as { path =, message = } and the values of secret fields. Each
 -- schema is compiled once: a sorted field list for the walk that explains
--- problems, and a generated Lua function (`load`) that only answers "is this
--- body valid?" in straight-line code. A valid body, the common case, is
--- checked by the generated function alone; any other is walked again to
--- collect every problem with its message.
+-- problems, and a plan for the C core's quick test (core.valid, src/check.c)
+-- that only answers "is this body valid?". A valid body, the common case, is
+-- checked by the quick test alone; any other is walked again to collect
+-- every problem with its message.
 local core = require "toolzz.core"
 local schema = require "toolzz.schema"
 local tzdata = require "toolzz.tzdata"
@@ -16,13 +16,13 @@ local null = require("cjson").null
 
 local type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert =
   type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert
-local load_source = rawget(_G, "loadstring") or load -- Lua 5.1's load takes no string
-local find, match, sort, format, concat = string.find, string.match, table.sort, string.format, table.concat
+local find, sort = string.find, table.sort
 local array_mt = core.array_mt
 
 local _M = {}
 
-local uuid_valid, utf8_valid = core.uuid_valid, core.utf8_valid
+local uuid_valid, utf8_valid, quick_valid = core.uuid_valid, core.utf8_valid, core.valid
+local is_email, is_http_url = core.email_valid, core.http_url_valid -- the rules: src/check.c
 
 function _M.is_uuid(v)
   return type(v) == "string" and uuid_valid(v)
@@ -42,22 +42,7 @@ end
 _M.is_zone = is_zone
 _M.tzdata_version = tzdata.version
 
-local function is_email(v)
-  if #v > 254 or find(v, "[%c%s]") then return false end
-  local user, domain = match(v, "^([^@]+)@([^@]+)$")
-  if not user or #user > 64 then return false end
-  if find(user, "^%.") or find(user, "%.$") or find(user, "%.%.") then return false end
-  return find(domain, "^[%w%-]+%.[%w%-%.]*[%w]$") ~= nil and not find(domain, "%.%.")
-    and not find(domain, "%-%.") and not find(domain, "%.%-")
-end
 
-local function is_http_url(v)
-  if #v > 2048 or find(v, "[%c%s]") then return false end
-  local scheme, host = match(v, "^(%a+)://([^/?#]+)")
-  if not scheme then return false end
-  scheme = scheme:lower()
-  return (scheme == "http" or scheme == "https") and find(host, "^[%w%.%-]+:?%d*$") ~= nil
-end
 
 local function type_name(v)
   if v == null then return "null" end
@@ -122,72 +107,27 @@ end
 
 -- ---- compilation --------------------------------------------------------
 
-local function is_sequence(v)
-  for k in next, v do
-    if type(k) ~= "number" then return false end
-  end
-  return true
+-- The kinds of src/check.c's plan entries, numbered from core.KIND_STRING.
+local KINDS = {}
+for i, kind in ipairs { "string", "boolean", "uuid", "timezone", "email", "url", "digits", "const", "array", "object" } do
+  KINDS[kind] = core.KIND_STRING + i - 1
 end
 
--- What the generated code may call, by name.
-local GENERATED_ENV = {
-  type = type, next = next, null = null, uuid_valid = uuid_valid, is_email = is_email,
-  is_http_url = is_http_url, is_sequence = is_sequence, find = find,
-}
-
--- The Lua condition under which value `v` passes checks[field.type]: the
--- same rules, written out (tests hold the two to the same answers).
-local function valid_condition(field, sub)
-  local t = field.type
-  if t == "string" then
-    return field.required and 'type(v) == "string" and v ~= ""' or 'type(v) == "string"'
-  elseif t == "boolean" then return 'type(v) == "boolean"'
-  elseif t == "uuid" then return 'type(v) == "string" and uuid_valid(v)'
-  elseif t == "timezone" then return 'type(v) == "string" and zones[v] == true'
-  elseif t == "email" then return 'type(v) == "string" and is_email(v)'
-  elseif t == "url" then return 'type(v) == "string" and is_http_url(v)'
-  elseif t == "digits" then return 'type(v) == "string" and #v <= 64 and find(v, "^%d+$") ~= nil'
-  elseif t == "const" then return format("v == %q", field.value)
-  elseif t == "array" then return 'type(v) == "table" and is_sequence(v)'
-  elseif t == "object" then
-    return format('type(v) == "table" and (next(v) == nil or type((next(v))) == "string") and %s(v, strict)', sub)
+-- The plan of an object spec for core.valid: { known = fields, [i] = { name,
+-- kind, flags (1 required, 2 nullable), const value | sub-plan | zones } }
+-- in field order.
+local function plan_of(spec)
+  local plan = { known = spec.fields }
+  for i, name in ipairs(spec.order) do
+    local field = spec.fields[name]
+    local extra
+    if field.type == "const" then extra = field.value
+    elseif field.type == "object" then extra = field.plan
+    elseif field.type == "timezone" then extra = zone_set()
+    end
+    plan[i] = { name, KINDS[field.type], (field.required and 1 or 0) + (field.nullable and 2 or 0), extra }
   end
-  error("unknown field type " .. tostring(t))
-end
-
--- Generate spec.valid(obj, strict) -> true when check_object would find no
--- problem (partial = false), else false. Secrets are not collected here.
-local function generate(spec, name)
-  local lines, subs = {}, {}
-  local function add(...) lines[#lines + 1] = concat({ ... }) end
-  add("local E = ...")
-  add("local type, next, null, uuid_valid, is_email, is_http_url, is_sequence, find, zones, known =")
-  add("  E.type, E.next, E.null, E.uuid_valid, E.is_email, E.is_http_url, E.is_sequence, E.find, E.zones, E.known")
-  for i, field_name in ipairs(spec.objects) do
-    subs[field_name] = "sub" .. i
-    add("local sub", i, " = E.subs[", i, "]")
-  end
-  add("return function(obj, strict)")
-  add("  local v")
-  for _, field_name in ipairs(spec.order) do
-    local field = spec.fields[field_name]
-    add("  v = obj[", format("%q", field_name), "]")
-    add("  if v == nil then ", field.required and "return false" or "-- optional")
-    add("  elseif v == null then ", field.nullable and "-- nullable" or "return false")
-    add("  elseif not (", valid_condition(field, subs[field_name]), ") then return false")
-    add("  end")
-  end
-  add("  if strict then")
-  add("    for k in next, obj do")
-  add('      if type(k) ~= "string" or known[k] == nil then return false end')
-  add("    end")
-  add("  end")
-  add("  return true")
-  add("end")
-  local env = setmetatable({ known = spec.fields, subs = {}, zones = zone_set() }, { __index = GENERATED_ENV })
-  for i, field_name in ipairs(spec.objects) do env.subs[i] = spec.fields[field_name].valid end
-  local chunk = assert(load_source(concat(lines, "\n"), "=toolzz.validate(" .. name .. ")"))
-  return chunk(env)
+  return plan
 end
 
 -- Names of secret fields in any compiled schema: in non-strict mode an
@@ -208,8 +148,7 @@ local function secret_paths(spec, prefix, out)
   return out
 end
 
--- Give each object spec a sorted field list and its generated validity
--- test, once.
+-- Give each object spec a sorted field list and its plan, once.
 local function compile(spec)
   if spec.order then return spec end
   local order, filled, objects = {}, {}, {}
@@ -233,7 +172,7 @@ local function compile(spec)
     if field.secret or field.has_secrets then has_secrets = true end
   end
   spec.order, spec.filled, spec.objects, spec.has_secrets = order, filled, objects, has_secrets
-  spec.valid = generate(spec, spec.name or "object")
+  spec.plan = plan_of(spec)
   spec.secret_paths = secret_paths(spec, {}, {})
   return spec
 end
@@ -409,7 +348,7 @@ end
 function _M.check(spec, body, strict, problems, secrets)
   compile(spec)
   problems = problems or {}
-  if type(body) == "table" and spec.valid(body, strict) then
+  if quick_valid(spec.plan, body, strict, null) then
     if secrets then -- the values of the secret fields, as check_object collects them
       local paths = spec.secret_paths
       for i = 1, #paths do
@@ -427,9 +366,9 @@ function _M.check(spec, body, strict, problems, secrets)
   return check_object(spec, body, "", strict, problems, secrets)
 end
 
--- For tests: the generated validity test alone, and the walk alone.
+-- For tests: the quick test alone, and the walk alone.
 function _M.valid(spec, body, strict)
-  return compile(spec).valid(body, strict)
+  return quick_valid(compile(spec).plan, body, strict, null)
 end
 function _M.walk(spec, body, strict, problems, secrets)
   return check_object(compile(spec), body, "", strict, problems or {}, secrets)
