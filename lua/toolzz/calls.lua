@@ -77,16 +77,16 @@ end
 -- operation with `{id}` in its path takes the id first; one with a schema
 -- takes the body next.
 local function plain_request(state, op, a, b)
-  local problems, id, fields = {}, nil, a
+  local problems, id, fields = nil, nil, a
   if op.after then
     id, fields = a, b
-    if not validate.is_uuid(id) then problems[1] = id_problem(id, op.id_name) end
+    if not validate.is_uuid(id) then problems = { id_problem(id, op.id_name) } end
   end
   local body, secrets
   if op.schema then
-    body, secrets = encode_body(state, op.schema, fields, problems)
+    body, secrets = encode_body(state, op.schema, fields, problems or {})
     if not body then return nil, secrets end
-  elseif #problems > 0 then
+  elseif problems then
     return nil, errors.validation(problems)
   end
   return new_request(state, op, id, body, secrets)
@@ -114,7 +114,7 @@ end
 -- Start a call: a job whose .request is to be performed next, or whose
 -- .res / .err is already final (validation failed, dry-run write).
 function _M.start(state, op, a, b)
-  local job = { op = op, step = op.patch and "get" or nil }
+  local job = { op = op, step = op.patch and "get" or nil, request = nil, res = nil } -- sized for what comes
   if state.closed then return finish(job, nil, errors.config("the client is closed")) end
   if op.patch then
     local problems = {}

@@ -40,6 +40,16 @@ local function method(group, fn)
   end
 end
 
+-- The method of op on a client, callable as group.verb(...) and
+-- group:verb(...): one closure per method, nothing made per call.
+local run = calls.run
+local function call_method(group, state, op)
+  return function(a, b, c)
+    if a == group then return run(state, op, b, c) end
+    return run(state, op, a, b)
+  end
+end
+
 -- The per-client state every layer below reads.
 local function new_state(cfg)
   local ua = options.user_agent(cfg)
@@ -79,7 +89,7 @@ function _M.new(opts)
       group = {}
       client[op.group] = group
     end
-    group[op.verb] = method(group, function(a, b) return calls.run(state, op, a, b) end)
+    group[op.verb] = call_method(group, state, op)
   end
   client.batch = method(client, function(requests, opts2)
     return require("toolzz.batch").run(state, requests, opts2)
