@@ -11,7 +11,8 @@
 #   bench/instructions.sh [ROW...]      (default: the rows of bench/budget.txt)
 #
 # Rows: raw_put raw_get update get patch update_luajit get_luajit update_lua51
-#       batch1 batch8 batch32 luasocket luacurl curlcmd
+#       batch1 batch8 batch32 luasocket luacurl curlcmd, and step_<name>[_luajit]:
+#       one step of a call alone (bench/steps.lua: transport, build, check, ...)
 # Prints one line per row:  RESULT instr <row> <instructions per call> <N1> <N2>
 # N1/N2 are TOOLZZ_INSTR_N1 (50) and TOOLZZ_INSTR_N2 (400); the curl command
 # uses 2 and 7. Uses the stand-in of TOOLZZ_TEST_HTTP_URL and
@@ -61,6 +62,8 @@ command_of() {
       if lua5.4 -e 'require "cURL"' 2>/dev/null; then echo "lua5.4 $HTTP mode=luacurl"
       else echo "lua5.1 $HTTP mode=luacurl"; fi ;;
     curlcmd) echo "lua5.4 $HTTP mode=curlcmd" ;;
+    step_*_luajit) local step=${1#step_}; echo "luajit bench/steps.lua step=${step%_luajit} warmup=$WARMUP count=@N@" ;;
+    step_*) echo "lua5.4 bench/steps.lua step=${1#step_} warmup=$WARMUP count=@N@" ;;
     *) return 1 ;;
   esac
 }

@@ -47,20 +47,23 @@ end
 
 -- Validate and encode a body for spec (client defaults applied unless
 -- no_defaults); returns json and the secrets to scrub from errors, or nil,
--- validation error. problems may hold earlier ones.
+-- validation error. problems (a list or nil) may hold earlier ones.
 local function encode_body(state, spec, fields, problems, no_defaults)
   -- a fresh list when the body may carry secrets (never state.secrets itself)
   local secrets = (spec.has_secrets or not state.cfg.strict) and { state.cfg.token } or state.secrets
   if type(fields) ~= "table" then
+    problems = problems or {}
     problems[#problems + 1] = not_a_table("the body", fields)
     return nil, errors.validation(problems)
   end
   local cfg = state.cfg
   local body = validate.prepare(spec, fields, not no_defaults and cfg.defaults or nil)
-  validate.check(spec, body, cfg.strict, problems, secrets)
+  if not validate.passes(spec, body, cfg.strict, secrets) then -- walk it for every problem
+    problems = validate.check(spec, body, cfg.strict, problems or {}, secrets)
+  end
   local json, encode_problems = encode(body, cfg.max_body_bytes)
-  if encode_problems then merge_problems(problems, encode_problems) end
-  if #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end
+  if encode_problems then problems = merge_problems(problems or {}, encode_problems) end
+  if problems and #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end
   return json, secrets
 end
 
@@ -84,7 +87,7 @@ local function plain_request(state, op, a, b)
   end
   local body, secrets
   if op.schema then
-    body, secrets = encode_body(state, op.schema, fields, problems or {})
+    body, secrets = encode_body(state, op.schema, fields, problems)
     if not body then return nil, secrets end
   elseif problems then
     return nil, errors.validation(problems)
@@ -154,7 +157,7 @@ function _M.advance(state, job, res, err)
   local base = patch.body_of(write.schema, res)
   local read = patch.secrets_of(write.schema, base, {}) -- kept secret even when changed
   local body = patch.merge(write.schema, base, job.changes)
-  local json, secrets_or_err = encode_body(state, write.schema, body, {}, true)
+  local json, secrets_or_err = encode_body(state, write.schema, body, nil, true)
   if not json then return finish(job, nil, errors.redact(secrets_or_err, read)) end
   local secrets = secrets_or_err
   if secrets == state.secrets then secrets = { state.cfg.token } end

@@ -345,25 +345,30 @@ end
 -- Every problem of body against the schema, as a list (empty when none).
 -- String values of `secret` fields are appended to secrets (when given), so
 -- errors can be scrubbed of them.
-function _M.check(spec, body, strict, problems, secrets)
+-- Does body pass the quick test? When it does, the values of its secret
+-- fields are appended to secrets (when given), as check_object collects them.
+local function passes(spec, body, strict, secrets)
   compile(spec)
-  problems = problems or {}
-  if quick_valid(spec.plan, body, strict, null) then
-    if secrets then -- the values of the secret fields, as check_object collects them
-      local paths = spec.secret_paths
-      for i = 1, #paths do
-        local v, path = body, paths[i]
-        for j = 1, #path do
-          if type(v) ~= "table" then v = nil break end
-          v = v[path[j]]
-        end
-        if type(v) == "string" then secrets[#secrets + 1] = v end
+  if not quick_valid(spec.plan, body, strict, null) then return false end
+  if secrets then
+    local paths = spec.secret_paths
+    for i = 1, #paths do
+      local v, path = body, paths[i]
+      for j = 1, #path do
+        if type(v) ~= "table" then v = nil break end
+        v = v[path[j]]
       end
-      if not strict then unknown_secrets(spec, body, secrets) end
+      if type(v) == "string" then secrets[#secrets + 1] = v end
     end
-    return problems
+    if not strict then unknown_secrets(spec, body, secrets) end
   end
-  return check_object(spec, body, "", strict, problems, secrets)
+  return true
+end
+_M.passes = passes
+
+function _M.check(spec, body, strict, problems, secrets)
+  if passes(spec, body, strict, secrets) then return problems or {} end
+  return check_object(spec, body, "", strict, problems or {}, secrets)
 end
 
 -- For tests: the quick test alone, and the walk alone.
