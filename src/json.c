@@ -26,10 +26,12 @@ typedef struct path_step {
   lua_Integer index;
 } path_step;
 
-/* A string key of an object, borrowed from the table that holds it. */
+/* A string key of an object, borrowed from the table that holds it, and the
+   stack slot of a copy of it (to look the value up without interning it again). */
 typedef struct key_ref {
   const char *s;
   size_t n;
+  int slot;
 } key_ref;
 
 /* Memory kept between calls in a userdata, so a Lua error cannot leak it. */
@@ -290,7 +292,7 @@ static int key_cmp(const void *a, const void *b) {
   return x->n < y->n ? -1 : x->n > y->n;
 }
 
-static void push_key(encoder *e, const char *s, size_t n) {
+static void push_key(encoder *e, const char *s, size_t n, int slot) {
   scratch *sc = e->sc;
   if (e->nkeys == sc->keys_cap) {
     size_t cap = sc->keys_cap ? sc->keys_cap * 2 : 64;
@@ -301,6 +303,7 @@ static void push_key(encoder *e, const char *s, size_t n) {
   }
   sc->keys[e->nkeys].s = s;
   sc->keys[e->nkeys].n = n;
+  sc->keys[e->nkeys].slot = slot;
   e->nkeys++;
 }
 
@@ -341,7 +344,7 @@ static void encode_object(encoder *e, int idx, size_t first_key) {
       add_error(e, "key is not valid UTF-8");
     }
     put_char(e, ':');
-    lua_pushlstring(L, k.s, k.n);
+    lua_pushvalue(L, k.slot);
     lua_rawget(L, idx);
     encode_value(e, lua_gettop(L));
     lua_pop(L, 1);
@@ -373,7 +376,7 @@ static void encode_table(encoder *e, int idx) {
   const void *self = lua_topointer(L, idx);
   size_t first_key = e->nkeys, nstring = 0, nother = 0;
   lua_Integer nint = 0, max_index = 0, k;
-  int i, marked = 0;
+  int i, base, marked = 0;
 
   if (e->depth >= DEFAULT_MAX_DEPTH) {
     add_error(e, "nested deeper than the limit of 64 levels");
@@ -389,13 +392,17 @@ static void encode_table(encoder *e, int idx) {
     lua_pop(L, 1);
   }
 
+  base = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) == LUA_TSTRING) {
       size_t n;
       const char *s = lua_tolstring(L, -1, &n);
-      push_key(e, s, n);
+      if (!lua_checkstack(L, 4)) luaL_error(L, "toolzz: stack overflow");
+      lua_pushvalue(L, -1); /* a copy stays below the key lua_next goes on from */
+      lua_insert(L, -2);
+      push_key(e, s, n, lua_gettop(L) - 1);
       nstring++;
     } else if (is_array_key(L, -1, &k)) {
       nint++;
@@ -417,6 +424,7 @@ static void encode_table(encoder *e, int idx) {
   } else if (marked) put_lit(e, "[]");
   else put_lit(e, "{}");
   e->nkeys = first_key;
+  lua_settop(L, base); /* the key copies */
 }
 
 static void encode_value(encoder *e, int idx) {
