@@ -220,7 +220,15 @@ static int l_valid(lua_State *L) {
   return 1;
 }
 
-/* The value checks alone, for the walk: uuid_valid(s), email_valid(s), http_url_valid(s) */
+/* uuid_valid(v) -> boolean: a string of 8-4-4-4-12 hexadecimal digits (any v) */
+static int l_uuid_valid(lua_State *L) {
+  size_t n;
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
+  lua_pushboolean(L, s != NULL && uuid_ok(s, n));
+  return 1;
+}
+
+/* The value checks alone, for the walk: email_valid(s), http_url_valid(s) */
 #define STRING_CHECK(fname, test)                              \
   static int fname(lua_State *L) {                             \
     size_t n;                                                  \
@@ -228,7 +236,6 @@ static int l_valid(lua_State *L) {
     lua_pushboolean(L, test(s, n));                            \
     return 1;                                                  \
   }
-STRING_CHECK(l_uuid_valid, uuid_ok)
 STRING_CHECK(l_email_valid, email_ok)
 STRING_CHECK(l_http_url_valid, http_url_ok)
 

@@ -24,9 +24,7 @@ local _M = {}
 local uuid_valid, utf8_valid, quick_valid = core.uuid_valid, core.utf8_valid, core.valid
 local is_email, is_http_url = core.email_valid, core.http_url_valid -- the rules: src/check.c
 
-function _M.is_uuid(v)
-  return type(v) == "string" and uuid_valid(v)
-end
+_M.is_uuid = uuid_valid -- any value: false unless a UUID string
 
 local zones
 local function zone_set()
