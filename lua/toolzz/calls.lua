@@ -58,9 +58,7 @@ local function encode_body(state, spec, fields, problems, no_defaults)
   end
   local cfg = state.cfg
   local body = validate.prepare(spec, fields, not no_defaults and cfg.defaults or nil)
-  if not validate.passes(spec, body, cfg.strict, secrets) then -- walk it for every problem
-    problems = validate.check(spec, body, cfg.strict, problems or {}, secrets)
-  end
+  problems = validate.problems(spec, body, cfg.strict, problems, secrets)
   local json, encode_problems = encode(body, cfg.max_body_bytes)
   if encode_problems then problems = merge_problems(problems or {}, encode_problems) end
   if problems and #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end

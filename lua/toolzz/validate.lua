@@ -346,7 +346,6 @@ end
 -- Does body pass the quick test? When it does, the values of its secret
 -- fields are appended to secrets (when given), as check_object collects them.
 local function passes(spec, body, strict, secrets)
-  compile(spec)
   if not quick_valid(spec.plan, body, strict, null) then return false end
   if secrets then
     local paths = spec.secret_paths
@@ -362,13 +361,26 @@ local function passes(spec, body, strict, secrets)
   end
   return true
 end
-_M.passes = passes
 
-function _M.check(spec, body, strict, problems, secrets)
-  if passes(spec, body, strict, secrets) then return problems or {} end
-  return check_object(spec, body, "", strict, problems or {}, secrets)
+-- LuaJIT compiles the walk into machine code that a C call cannot beat
+-- (Cal.com: 1.8k instructions against 11.3k); on PUC Lua the quick test
+-- saves most of the walk (9.3k against 22.5k).
+local QUICK = not rawget(_G, "jit")
+
+-- The problems of body (appended to problems), or problems itself (nil when
+-- none were given) when there are none; the values of secret fields are
+-- appended to secrets.
+function _M.problems(spec, body, strict, problems, secrets)
+  compile(spec)
+  if QUICK and passes(spec, body, strict, secrets) then return problems end
+  local found = check_object(spec, body, "", strict, problems or {}, secrets)
+  if #found == 0 then return problems end
+  return found
 end
 
+function _M.check(spec, body, strict, problems, secrets)
+  return _M.problems(spec, body, strict, problems, secrets) or {}
+end
 -- For tests: the quick test alone, and the walk alone.
 function _M.valid(spec, body, strict)
   return quick_valid(compile(spec).plan, body, strict, null)
