@@ -133,6 +133,18 @@ describe("batch runs", function()
     assert_own_results("second", results, 6)
   end)
 
+  it("a TLS batch at concurrency 200 multiplexes over at most 2 HTTP/2 connections (128 streams each)", function()
+    if not require("toolzz.core").curl_http2 then pending("libcurl without HTTP/2") return end
+    local client = H.client { base_url = H.env.tls_url .. "/delay/300", ca_file = H.env.ca_file, timeout = 20 }
+    local results = assert(client.batch(requests("h2", 200), { concurrency = 200 }))
+    assert_own_results("h2", results, 200)
+    local stats = S.stats()
+    print(("\n    200 items at concurrency 200 over TLS: %d connection(s)"):format(stats.connections))
+    assert.equals(200, stats.requests)
+    assert.is_true(stats.connections <= 2, stats.connections .. " connections")
+    client:close()
+  end)
+
   it("on_progress raising an error whose tostring raises never aborts the batch", function()
     local client = H.client()
     local evil = setmetatable({}, { __tostring = function() error("no words") end })
