@@ -311,6 +311,20 @@ describe("transport requests", function()
     end)
   end
 
+  it("fresh transfers over HTTP/2 run side by side, each on its own connection", function()
+    local t = transport { ca_file = H.env.ca_file }
+    assert.equals(200, (t:request("PUT", H.env.tls_url .. PATH, "{}"))) -- HTTP/2 is known to work there
+    local started = H.now()
+    for tag = 1, 8 do assert(t:submit("POST", H.env.tls_url .. "/delay/300" .. PATH, "{}", tag, true)) end
+    local got = 0
+    while t:pending() > 0 do got = got + #t:wait(1) end
+    local elapsed = H.now() - started
+    t:close()
+    assert.equals(8, got)
+    assert.equals(9, S.stats().connections)
+    assert.is_true(elapsed < 1.2, ("8 fresh transfers of 0.3 s took %.2f s: serialised"):format(elapsed))
+  end)
+
   it("fresh = true is never sent twice when the server drops it (without it libcurl resends)", function()
     local t = transport()
     assert.equals(200, (t:request("PUT", H.env.http_url .. PATH, "{}")))

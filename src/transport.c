@@ -49,6 +49,7 @@ typedef struct slot {
   int sync;        /* owned by a running t:request (never returned by wait or cancelled) */
   int head_done;   /* the last response's header block ended (its empty line came) */
   int https;
+  int fresh;       /* on a connection of its own (CURLOPT_FRESH_CONNECT) */
   int over;        /* why a callback aborted the transfer */
   lua_Integer tag; /* the caller's name for this transfer */
   int body_ref;    /* registry reference anchoring the request body string */
@@ -403,15 +404,21 @@ static int count_busy(const transport *t, int *ready, int *plain) {
  * while every transfer in flight is https and the server was not seen
  * answering HTTP/1.x (where the cap would serialise a batch). Before the
  * first answer, PIPEWAIT alone keeps up to that many on one connection.
+ * A fresh transfer adds one connection of its own to the cap.
  */
 static void cap_connections(transport *t) {
-  int plain, all = 0, i;
+  int plain, all = 0, fresh = 0, i;
   long want = 0;
-  for (i = 0; i < t->nslots; i++) all += t->slots[i]->busy && !t->slots[i]->done;
+  for (i = 0; i < t->nslots; i++) {
+    const slot *s = t->slots[i];
+    if (!s->busy || s->done) continue;
+    if (s->fresh) fresh++; /* each needs a connection of its own */
+    else all++;
+  }
   count_busy(t, NULL, &plain);
-  if (t->http2 && t->https_seen != 1 && plain == 0 && all > 0 &&
+  if (t->http2 && t->https_seen != 1 && plain == 0 && all + fresh > 0 &&
       (t->https_seen == 2 || all > H2_STREAMS_ASSUMED))
-    want = (all + H2_STREAMS_ASSUMED - 1) / H2_STREAMS_ASSUMED;
+    want = (all + H2_STREAMS_ASSUMED - 1) / H2_STREAMS_ASSUMED + fresh;
   if (want != t->host_cap &&
       curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, want) == CURLM_OK)
     t->host_cap = want;
@@ -476,6 +483,7 @@ static slot *start(lua_State *L, transport *t, const char *method, const char *u
   s->errbuf[0] = '\0';
   s->tag = tag;
   s->https = is_https(url);
+  s->fresh = fresh;
   s->body_ref = body_ref;
   s->busy = 1; /* counted by cap_connections */
   cap_connections(t);
