@@ -596,10 +596,16 @@ static const char *classify(CURLcode rc) {
    (a connect, resolve or TLS handshake failure leaves both at zero). */
 static int maybe_sent(CURL *e) {
   long request_size = 0;
+#if LIBCURL_VERSION_NUM >= 0x073d00
   curl_off_t pretransfer = 0;
+  CURLINFO what = CURLINFO_PRETRANSFER_TIME_T;
+#else
+  double pretransfer = 0;
+  CURLINFO what = CURLINFO_PRETRANSFER_TIME;
+#endif
   if (curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &request_size) != CURLE_OK) return 1;
   if (request_size > 0) return 1;
-  if (curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK) return 1;
+  if (curl_easy_getinfo(e, what, &pretransfer) != CURLE_OK) return 1;
   return pretransfer > 0;
 }
 
