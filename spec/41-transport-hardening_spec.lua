@@ -311,7 +311,7 @@ describe("transport requests", function()
     end)
   end
 
-  it("fresh transfers over HTTP/2 run side by side, each on its own connection", function()
+  it("fresh transfers over HTTP/2 run side by side, each on its own connection #slow_valgrind", function()
     local t = transport { ca_file = H.env.ca_file }
     assert.equals(200, (t:request("PUT", H.env.tls_url .. PATH, "{}"))) -- HTTP/2 is known to work there
     local started = H.now()

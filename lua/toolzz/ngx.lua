@@ -335,7 +335,7 @@ local function content_length(value)
 end
 
 local function over_limit(max)
-  return "limit", "response body is larger than max_response_bytes (" .. max .. ")"
+  return "limit", format("response body is larger than max_response_bytes (%d)", max) -- (never "3.2e+09")
 end
 
 -- A chunked body: body or nil, kind, message.
