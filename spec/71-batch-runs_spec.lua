@@ -108,6 +108,25 @@ describe("batch runs", function()
     end
   end)
 
+  it("a client whose batch was left suspended in a coroutine is still collected", function()
+    local weak = setmetatable({}, { __mode = "v" })
+    do
+      local client = H.client { base_url = H.env.http_url .. "/delay/100" }
+      weak[1] = client
+      local co = coroutine.create(function()
+        return client.batch(requests("left", 4), { concurrency = 4, on_progress = function()
+          coroutine.yield()
+        end })
+      end)
+      assert(coroutine.resume(co))
+      weak[2] = co
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak[2], "the coroutine is still alive")
+    assert.is_nil(weak[1], "the client is still alive")
+  end)
+
   it("a batch unwound by an error hands nothing to the next batch", function()
     local client = H.client { base_url = H.env.http_url .. "/delay/200" }
     local armed, fired = false, false

@@ -40,6 +40,7 @@ local RUN_SPAN = floor(2 ^ 32)  -- tags per run (integer on 5.3+)
 local MAX_RUN_ID = floor(2 ^ 20) -- run ids wrap (tags stay below 2^53)
 local MAIN = {}                  -- the main thread (5.1: coroutine.running() is nil there)
 local runs_of = setmetatable({}, { __mode = "k" }) -- transport -> { next_id =, live = { [id] = run } }
+local WEAK_VALUES = { __mode = "v" } -- a run holds its thread weakly: the thread may hold the transport
 
 local function current_thread()
   local co, is_main = running()
@@ -48,6 +49,7 @@ local function current_thread()
 end
 
 local function thread_status(thread, here)
+  if thread == nil then return "dead" end -- collected
   if thread == here then return "running" end
   if thread == MAIN then return "normal" end -- we are in a coroutine it resumed
   return status(thread)
@@ -62,7 +64,7 @@ local function claim(transport)
   end
   local here = current_thread()
   for _, run in next, reg.live do
-    local st = thread_status(run.thread, here)
+    local st = thread_status(run.thread[1], here)
     if st == "running" or st == "normal" then
       return nil, "a batch cannot start while another batch of this client is running "
         .. "(from one of its hooks or on_progress)"
@@ -75,7 +77,8 @@ local function claim(transport)
   end
   local id = reg.next_id
   reg.next_id = id % MAX_RUN_ID + 1
-  local run = { id = id, base = id * RUN_SPAN, last = id * RUN_SPAN + RUN_SPAN - 1, thread = here }
+  local run = { id = id, base = id * RUN_SPAN, last = id * RUN_SPAN + RUN_SPAN - 1,
+                thread = setmetatable({ here }, WEAK_VALUES) }
   reg.live[id] = run
   return run
 end
