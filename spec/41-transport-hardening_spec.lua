@@ -209,6 +209,14 @@ describe("transport options", function()
     end)
   end
 
+  it("core.sleep of NaN or of a negative number returns at once (no undefined cast)", function()
+    local started = H.now()
+    core.sleep(0 / 0)
+    core.sleep(-5)
+    core.sleep(-math.huge)
+    assert.is_true(H.now() - started < 0.1)
+  end)
+
   it("accept the options toolzz passes", function()
     local t = core.transport {
       headers = { "Authorization: Bearer x", "Accept: application/json", "User-Agent: t", "Expect:" },
