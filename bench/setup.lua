@@ -17,6 +17,6 @@ local function write(name, text)
   f:write(text)
   f:close()
 end
-write("headers.txt", table.concat(testing.curl_headers(client), "\n") .. "\n")
+write("headers.txt", table.concat(testing.curl_headers(client), "\n") .. "\nContent-Type: application/json\n")
 write("calcom.json", json)
 client:close()
