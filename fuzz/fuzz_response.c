@@ -25,8 +25,9 @@
  * model of the callbacks and of push_headers checks what was kept.
  *
  * Either way the outcome must be: status, body, headers, elapsed, version with
- * body and header block within their caps; or nil, kind, message, elapsed
- * [, headers so far] with a kind of the contract. toolzz._interpret of it must not raise and must give
+ * body and header block within their caps (all header blocks together) and
+ * a header block that ended; or nil, kind, message, elapsed, headers so far
+ * or nil, sent with a kind of the contract. toolzz._interpret of it must not raise and must give
  * a table (2xx with a JSON object/array body) or nil and an error of a known
  * kind whose tostring is one line. A failed check prints why and aborts.
  * FUZZ_VERBOSE=1 in the environment prints each outcome (and curl's trace).
@@ -130,11 +131,15 @@ static const char CHECKER[] =
   "\n"
   "-- What on_header/on_body keep, written again: the lines after the last\n"
   "-- status line, and the body, each within its cap.\n"
+  "-- max_head caps every header block of the answer together (1xx included);\n"
+  "-- ended: the last block's empty line came.\n"
   "local function model_callbacks(lines, chunks, max_head, max_body)\n"
-  "  local head, over, nlines = '', nil, 0\n"
+  "  local head, over, nlines, total, ended = '', nil, 0, 0, false\n"
   "  for _, line in ipairs(lines) do\n"
-  "    if sub(line, 1, 5) == 'HTTP/' then head = '' end\n"
-  "    if #line > max_head - #head then over = 'headers' break end\n"
+  "    if sub(line, 1, 5) == 'HTTP/' then head = '' ended = false end\n"
+  "    if #line > max_head - total then over = 'headers' break end\n"
+  "    total = total + #line\n"
+  "    if #line <= 2 and find(line, '^[\\r\\n]') then ended = true end\n"
   "    head = head .. line\n"
   "    nlines = nlines + 1\n"
   "  end\n"
@@ -148,7 +153,7 @@ static const char CHECKER[] =
   "      nchunks = nchunks + 1\n"
   "    end\n"
   "  end\n"
-  "  return head, concat(body), over, nlines, nchunks\n"
+  "  return head, concat(body), over, nlines, nchunks, ended\n"
   "end\n"
   "\n"
   "-- toolzz._interpret on a transport outcome, and what must hold of its answer.\n"
@@ -190,9 +195,10 @@ static const char CHECKER[] =
   "    for i = 1, n do shown[i] = type(out[i]) == 'string' and ('%q'):format(out[i]:sub(1, 80)) or tostring(out[i]) end\n"
   "    io.stderr:write(info.direct and 'direct: ' or 'curl: ', table.concat(shown, ', '), '\\n')\n"
   "  end\n"
-  "  local head, body, over, nlines, nchunks\n"
+  "  local head, body, over, nlines, nchunks, ended\n"
   "  if info.direct then\n"
-  "    head, body, over, nlines, nchunks = model_callbacks(info.lines, info.chunks, info.max_head, info.max_body)\n"
+  "    head, body, over, nlines, nchunks, ended = model_callbacks(info.lines, info.chunks, info.max_head, info.max_body)\n"
+  "    if ended ~= info.head_done then fail('header block ended: %s, the model says %s', tostring(info.head_done), tostring(ended)) end\n"
   "    if nlines ~= info.lines_taken then fail('on_header took %d lines, the model %d', info.lines_taken, nlines) end\n"
   "    if nchunks ~= info.chunks_taken then fail('on_body took %d chunks, the model %d', info.chunks_taken, nchunks) end\n"
   "    if info.head ~= head then fail('header block %q, the model says %q', info.head, head) end\n"
@@ -206,22 +212,25 @@ static const char CHECKER[] =
   "    if mtype(status) ~= 'integer' then fail('status is a %s', type(status)) end\n"
   "    if out[2] ~= info.body then fail('the body returned is not the body kept') end\n"
   "    if over then fail('an answer after a callback went over its cap') end\n"
+  "    if info.direct and not ended then fail('an answer whose header block never ended') end\n"
   "    same_headers(out[3], model_headers(info.head))\n"
   "    if type(out[4]) ~= 'number' or not (out[4] >= 0) then fail('elapsed is %s', tostring(out[4])) end\n"
   "    if out[5] ~= '1.1' and out[5] ~= '1.0' and out[5] ~= '2' then fail('http version %s', tostring(out[5])) end\n"
   "    if info.direct then out[1] = info.status end -- no transfer: curl knows no status\n"
   "    check_interpret(out)\n"
   "  else\n"
-  "    if n ~= 4 and n ~= 5 then fail('a failure of %d values', n) end\n"
+  "    if n ~= 6 then fail('a failure of %d values', n) end\n"
+  "    if type(out[6]) ~= 'boolean' then fail('sent is %s', tostring(out[6])) end\n"
   "    if out[5] ~= nil then same_headers(out[5], model_headers(info.head)) end\n"
-  "    if n == 5 and out[5] == nil and info.head ~= '' then fail('no headers with a failure after %d header bytes', #info.head) end\n"
+  "    if out[5] == nil and info.head ~= '' then fail('no headers with a failure after %d header bytes', #info.head) end\n"
   "    local kind, message = out[2], out[3]\n"
   "    if not KINDS[kind] or kind == 'validation' or kind == 'http' or kind == 'decode' then\n"
   "      fail('transport failure kind %s', tostring(kind))\n"
   "    end\n"
   "    if type(message) ~= 'string' or message == '' then fail('transport failure without a message') end\n"
   "    if info.direct and over and kind ~= 'limit' then fail('over the %s cap gave kind %s', over, kind) end\n"
-  "    if info.direct and not over and info.result_ok then fail('a failure (%s) with nothing wrong', message) end\n"
+  "    if info.direct and not over and info.result_ok and ended then fail('a failure (%s) with nothing wrong', message) end\n"
+  "    if info.direct and not over and info.result_ok and kind ~= 'network' then fail('a cut header block gave %s', kind) end\n"
   "    if type(out[4]) ~= 'number' then fail('elapsed is %s', tostring(out[4])) end\n"
   "    check_interpret(out)\n"
   "  end\n"
@@ -278,7 +287,8 @@ static void push_buf(lua_State *l, const tz_buf *b) {
 
 /* Reset a slot the way start() does before a transfer. */
 static void reset_slot(slot *s, size_t max_head, size_t max_body) {
-  s->body.len = s->head.len = 0;
+  s->body.len = s->head.len = s->head_total = 0;
+  s->head_done = 0;
   s->over = OVER_NONE;
   s->done = 0;
   s->errbuf[0] = '\0';
@@ -371,6 +381,8 @@ static int run_direct(lua_State *l, const input *in) {
   lua_setfield(l, info, "head");
   push_buf(l, &s->body);
   lua_setfield(l, info, "body");
+  lua_pushboolean(l, s->head_done);
+  lua_setfield(l, info, "head_done");
 
   s->busy = s->done = 1;
   lua_createtable(l, 5, 1);

@@ -30,7 +30,8 @@ static int l_now(lua_State *L) {
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   struct timespec req, rem;
-  if (s <= 0) return 0;
+  if (!(s > 0)) return 0; /* NaN too */
+  if (s > 1e9) s = 1e9;   /* a cast of an out-of-range double is undefined */
   req.tv_sec = (time_t)s;
   req.tv_nsec = (long)((s - (double)req.tv_sec) * 1e9);
   while (nanosleep(&req, &rem) == -1 && errno == EINTR) req = rem;

@@ -28,6 +28,8 @@ _M.log_warning = log_warning
 
 local ngx_transport -- toolzz.ngx, loaded on first use inside nginx
 local KEEP_HEADERS = { "x-request-id", "request-id", "retry-after" }
+local CONTENT_TYPE = "application/json" -- sent with a body only
+local NGX_OPTIONS = { content_type = CONTENT_TYPE }
 
 -- The transport for this call and how to sleep: cosockets where nginx allows
 -- them, else the client's libcurl transport.
@@ -35,7 +37,7 @@ function _M.transport_for(state)
   if state.cfg.transport ~= "curl" and rawget(_G, "ngx") then
     ngx_transport = ngx_transport or require("toolzz.ngx")
     if state.cfg.transport == "ngx" or ngx_transport.usable() then
-      state.ngx = state.ngx or ngx_transport.new(state.cfg, state.headers)
+      state.ngx = state.ngx or ngx_transport.new(state.cfg, state.headers, NGX_OPTIONS)
       return state.ngx, ngx_transport.sleep
     end
   end
@@ -43,7 +45,7 @@ function _M.transport_for(state)
   if not t then
     local cfg = state.cfg
     t = core.transport {
-      headers = state.curl_headers, timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
+      headers = state.curl_headers, content_type = CONTENT_TYPE, timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
       max_response_bytes = cfg.max_response_bytes, ca_file = cfg.ca_file, ca_path = cfg.ca_path,
       proxy = cfg.proxy, http2 = cfg.http2,
       keep_headers = KEEP_HEADERS, -- the layers above read no others

@@ -16,13 +16,85 @@ local operations = require "toolzz.operations"
 local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
 
-local type, tostring, pcall, next, rawget, floor = type, tostring, pcall, next, rawget, math.floor
+local type, tostring, pcall, next, rawget, floor, error, setmetatable =
+  type, tostring, pcall, next, rawget, math.floor, error, setmetatable
+local running, status = coroutine.running, coroutine.status
 local now = core.now
 
 local _M = {}
 
 _M.DEFAULT_CONCURRENCY = 8
 _M.MAX_CONCURRENCY = 256
+
+-- ---- runs: which batch owns which transfers ----------------------------------
+--
+-- Every batch over a transport with submit/wait is a run. A run's transfers
+-- are tagged run.base + item index, so a transfer belongs to exactly one run
+-- and transport:cancel(run.base, run.last) drops them all. At any time one
+-- run at most is executing on a transport; when a new run starts:
+--   * a run whose thread is running (the same stack: a batch started from a
+--     hook or on_progress of a batch) or normal (it resumed us) is live: the
+--     new run is refused with a config error;
+--   * any other run is abandoned (its coroutine is suspended and may never be
+--     resumed, or it is dead): its transfers are cancelled, so that nothing
+--     it left in the multi handle is delivered to another run, and if it is
+--     resumed later it ends its remaining items with a config error.
+-- A run that a Lua error unwinds cancels its own transfers on the way out.
+local RUN_SPAN = floor(2 ^ 32)  -- tags per run (integer on 5.3+)
+local MAX_RUN_ID = floor(2 ^ 20) -- run ids wrap (tags stay below 2^53)
+local MAIN = {}                  -- the main thread (5.1: coroutine.running() is nil there)
+local runs_of = setmetatable({}, { __mode = "k" }) -- transport -> { next_id =, live = { [id] = run } }
+local WEAK_VALUES = { __mode = "v" } -- a run holds its thread weakly: the thread may hold the transport
+
+local function current_thread()
+  local co, is_main = running()
+  if co == nil or is_main then return MAIN end
+  return co
+end
+
+local function thread_status(thread, here)
+  if thread == nil then return "dead" end -- collected
+  if thread == here then return "running" end
+  if thread == MAIN then return "normal" end -- we are in a coroutine it resumed
+  return status(thread)
+end
+
+-- Start a run on transport, or nil, message when another batch is live there.
+local function claim(transport)
+  local reg = runs_of[transport]
+  if not reg then
+    reg = { next_id = 1, live = {} }
+    runs_of[transport] = reg
+  end
+  local here = current_thread()
+  for _, run in next, reg.live do
+    local st = thread_status(run.thread[1], here)
+    if st == "running" or st == "normal" then
+      return nil, "a batch cannot start while another batch of this client is running "
+        .. "(from one of its hooks or on_progress)"
+    end
+  end
+  for id, run in next, reg.live do
+    run.abandoned = true
+    transport:cancel(run.base, run.last)
+    reg.live[id] = nil
+  end
+  local id = reg.next_id
+  reg.next_id = id % MAX_RUN_ID + 1
+  local run = { id = id, base = id * RUN_SPAN, last = id * RUN_SPAN + RUN_SPAN - 1,
+                thread = setmetatable({ here }, WEAK_VALUES) }
+  reg.live[id] = run
+  return run
+end
+
+-- The run is over (or unwound by an error): drop whatever it left behind.
+local function release(transport, run)
+  local reg = runs_of[transport]
+  if reg and reg.live[run.id] == run then
+    reg.live[run.id] = nil
+    transport:cancel(run.base, run.last)
+  end
+end
 
 local function check_options(opts)
   if opts == nil then opts = {} end
@@ -53,16 +125,26 @@ local function operation_of(r)
   return operations.by_name[SHORT_NAMES[name] or name]
 end
 
--- Run the jobs' requests over a transport with submit/wait. A job whose
--- request ends (res or err) is advanced: it may have another request (a
--- patch's PUT after its GET), which queues behind the others.
-local function run_multi(state, transport, items, concurrency, finish_item)
+-- Run the jobs' requests over a transport with submit/wait, as the run
+-- `run` (see claim). A job whose request ends (res or err) is advanced: it
+-- may have another request (a patch's PUT after its GET), which queues
+-- behind the others.
+local function run_multi(state, transport, run, items, concurrency, finish_item)
   local function finish(item)
     item.finished = true
     local job = item.job
     item.job = nil -- what is left of a finished item is its result, held by the caller's list
     items.by_index[item.index] = nil
     finish_item(item.index, job.res, job.err)
+  end
+  local function fail_rest(message)
+    for i = 1, #items do
+      local item = items[i]
+      if not item.finished then
+        calls.advance(state, item.job, nil, errors.config(message))
+        finish(item)
+      end
+    end
   end
   local ready, ready_head = {}, 1   -- FIFO of items to start
   local waiting = {}                -- items sleeping before a retry
@@ -74,7 +156,7 @@ local function run_multi(state, transport, items, concurrency, finish_item)
     while in_flight < concurrency and ready_head <= #ready do
       local item = ready[ready_head]
       local request = item.job.request
-      local ok, why = transport:submit(request.method, request.url, request.body, item.index,
+      local ok, why = transport:submit(request.method, request.url, request.body, run.base + item.index,
         not request.idempotent)
       if not ok then
         if in_flight == 0 then -- nothing will free a slot: fail the item
@@ -95,14 +177,10 @@ local function run_multi(state, transport, items, concurrency, finish_item)
 
   while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
     if state.closed then -- closed from a hook: what is left fails, nothing hangs
-      for i = 1, #items do
-        local item = items[i]
-        if not item.finished then
-          calls.advance(state, item.job, nil, errors.config("the client was closed during the batch"))
-          finish(item)
-        end
-      end
-      return
+      return fail_rest("the client was closed during the batch")
+    end
+    if run.abandoned then -- resumed after another batch took the transport over
+      return fail_rest("the batch was abandoned: another batch started on this client while it was suspended")
     end
     -- wake the retries that are due
     local t, next_wake = now(), nil
@@ -123,25 +201,30 @@ local function run_multi(state, transport, items, concurrency, finish_item)
       local finished = transport:wait(max_wait > 0 and max_wait or 0)
       -- refill the freed slots first, so the next transfers are under way
       -- while the answers just in are interpreted
-      in_flight = in_flight - #finished
-      if #finished > 0 and not state.closed then start_ready() end
       for k = 1, #finished do
+        if items.by_index[finished[k][1] - run.base] then in_flight = in_flight - 1 end
+      end
+      if #finished > 0 and not state.closed and not run.abandoned then start_ready() end
+      for k = 1, #finished do
+        -- f = { tag, status, body, headers, elapsed, version } or
+        --     { tag, nil, kind, message, elapsed, headers, sent }
         local f = finished[k]
-        local item = items.by_index[f[1]]
-        -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers, sent }
-        local job = item.job
-        local res, err, wait = attempts.conclude(state, job.request, item.attempt,
-          f[2], f[3], f[4], f[5], f[6], f[7])
-        if wait then
-          item.wake = now() + wait
-          waiting[#waiting + 1] = item
-        else
-          calls.advance(state, job, res, err)
-          if job.request then -- the next request of the same call
-            item.attempt = 0
-            ready[#ready + 1] = item
+        local item = items.by_index[f[1] - run.base] -- (only this run's tags can come back)
+        if item then
+          local job = item.job
+          local res, err, wait = attempts.conclude(state, job.request, item.attempt,
+            f[2], f[3], f[4], f[5], f[6], f[7])
+          if wait then
+            item.wake = now() + wait
+            waiting[#waiting + 1] = item
           else
-            finish(item)
+            calls.advance(state, job, res, err)
+            if job.request then -- the next request of the same call
+              item.attempt = 0
+              ready[#ready + 1] = item
+            else
+              finish(item)
+            end
           end
         end
       end
@@ -191,7 +274,11 @@ function _M.run(state, requests, opts)
     done = done + 1
     if on_progress then
       local ok, failure = pcall(on_progress, done, total, index, results[index])
-      if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
+      if not ok then
+        local shown, text = pcall(tostring, failure) -- (its __tostring may raise too)
+        if not shown or type(text) ~= "string" then text = "(an error value that cannot be shown)" end
+        attempts.log_warning("on_progress failed: " .. errors.scrub(text, { state.cfg.token }))
+      end
     end
   end
 
@@ -217,7 +304,11 @@ function _M.run(state, requests, opts)
 
   local transport = attempts.transport_for(state)
   if transport.submit then
-    run_multi(state, transport, items, concurrency, finish)
+    local run, why = claim(transport)
+    if not run then return batch_error(errors.config(why)) end
+    local ok, failure = pcall(run_multi, state, transport, run, items, concurrency, finish)
+    release(transport, run)
+    if not ok then error(failure, 0) end -- (not from a hook: those are protected)
   elseif rawget(_G, "ngx") and rawget(_G, "ngx").thread then
     run_threads(state, items, concurrency, finish)
   else

@@ -57,15 +57,13 @@ local function new_state(cfg)
     cfg = cfg,
     secrets = { cfg.token }, -- what errors are scrubbed of when the body has no secret
     prefix = {}, -- operation -> its URL up to the id
-    headers = { -- for the cosocket transport
+    headers = { -- for the cosocket transport (Content-Type: only with a body)
       ["Authorization"] = "Bearer " .. cfg.token,
-      ["Content-Type"] = "application/json",
       ["Accept"] = "application/json",
       ["User-Agent"] = ua,
     },
     curl_headers = {
       "Authorization: Bearer " .. cfg.token,
-      "Content-Type: application/json",
       "Accept: application/json",
       "User-Agent: " .. ua,
       "Expect:", -- never wait for 100-continue

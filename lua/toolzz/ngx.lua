@@ -5,8 +5,15 @@
 -- (src/transport.c) returns, so the layers above cannot tell them apart:
 --
 --   status, body, headers, elapsed, http_version    on an HTTP answer
---   nil, kind, message, elapsed, headers            on a failure (the response
---                                                   headers read before it, or nil)
+--   nil, kind, message, elapsed, headers, sent      on a failure (the response
+--                                                   headers read before it, or nil;
+--                                                   sent: whether any byte of the
+--                                                   request may have reached the server)
+--
+-- transport:request(method, url [, body [, fresh]]): no body (nil) sends none
+-- and no Content-Type (a GET has no Content-Length, another method sends
+-- Content-Length: 0); fresh = true takes no connection from the pool and
+-- never sends the request a second time.
 --
 -- kind is "network", "timeout", "tls", "limit" or, for what only the caller
 -- can fix, "config". toolzz picks this transport where cosockets work
@@ -33,7 +40,10 @@
 --   one pool per scheme, host and port (_M.POOL_SIZE idle connections kept,
 --   each for at most _M.KEEPALIVE_TIMEOUT seconds). A request that finds its
 --   pooled connection already closed by the server (nothing received) is
---   sent again on another connection, transparently, like libcurl does.
+--   sent again on another connection, transparently, like libcurl does;
+--   except a fresh one, which goes on a new connection that is closed after.
+-- * timeout bounds the whole attempt: every send and receive gets what is
+--   left of it, however slowly the server trickles its bytes.
 local type, tostring, tonumber, pairs, ipairs, setmetatable, rawget, pcall =
   type, tostring, tonumber, pairs, ipairs, setmetatable, rawget, pcall
 local find, sub, lower, match, gsub, format =
@@ -48,6 +58,7 @@ local _M = {
 }
 
 local READ_CHUNK = 16 * 1024  -- bytes asked of the socket at a time
+local SEND_CHUNK = 64 * 1024  -- bytes given to the socket at a time
 local MAX_LINE = 4096         -- a chunk-size line longer than this is garbage
 local POOL_PREFIX = "toolzz:" -- keeps our pools apart from other code's
 
@@ -135,10 +146,19 @@ local function warn_once(what, message)
 end
 
 -- A transport for one client. cfg: the client's settings; headers: name ->
--- value, sent with every request (besides Host and Content-Length).
-function _M.new(cfg, headers)
+-- value, sent with every request (besides Host and Content-Length); opts:
+-- { content_type = "application/json" }, the Content-Type of a request that
+-- has a body (a Content-Type among headers stands for it when absent).
+function _M.new(cfg, headers, opts)
+  local content_type = opts and opts.content_type
   local names = {}
-  for name in pairs(headers or {}) do names[#names + 1] = name end
+  for name, value in pairs(headers or {}) do
+    if lower(name) == "content-type" then
+      content_type = content_type or value
+    else
+      names[#names + 1] = name
+    end
+  end
   sort(names)
   local lines = {}
   for i, name in ipairs(names) do
@@ -149,6 +169,7 @@ function _M.new(cfg, headers)
     connect_timeout = cfg.connect_timeout or 10,
     max_body = cfg.max_response_bytes or 8 * 1024 * 1024,
     proxy = cfg.proxy ~= nil and cfg.proxy ~= "",
+    content_type = content_type and content_type ~= "" and ("Content-Type: " .. tostring(content_type) .. "\r\n") or "",
   }, Transport)
   private[t] = concat(lines)
   if (cfg.ca_file or cfg.ca_path) and rawget(_G, "ngx") then
@@ -199,6 +220,8 @@ function Reader:fill(max)
 end
 
 -- Exactly n bytes (from buf, then the socket). Returns data or nil, err, got.
+-- Read piece by piece, each receive armed with what is left of the attempt:
+-- one receive(n) would restart its timer at every byte a slow server sends.
 function Reader:take(n)
   local buf = self.buf
   if #buf >= n then
@@ -206,11 +229,17 @@ function Reader:take(n)
     return sub(buf, 1, n)
   end
   self.buf = ""
-  if not self:arm() then return nil, "timeout", #buf end
-  local data, err, partial = self.sock:receive(n - #buf)
-  if not data then return nil, err, #buf + #(partial or "") end
-  self.received = self.received + #data
-  return buf .. data
+  local parts, got = { buf }, #buf
+  while got < n do
+    if not self:arm() then return nil, "timeout", got end
+    local want = n - got
+    local data, err = self.sock:receiveany(want < READ_CHUNK and want or READ_CHUNK)
+    if not data then return nil, err, got end
+    self.received = self.received + #data
+    parts[#parts + 1] = data
+    got = got + #data
+  end
+  return concat(parts)
 end
 
 -- One line (CRLF or LF ended) of at most max bytes, without its end.
@@ -266,11 +295,13 @@ end
 -- Parse a header block: status, version, headers or nil, message.
 local function parse_head(block)
   local status_line, rest = match(block, "^([^\r\n]*)\r?\n?(.*)$")
-  local major, minor, status = match(status_line, "^HTTP/(%d)%.(%d) (%d%d%d)")
+  -- exactly three digits, then the end or a space (as libcurl: "2000" is not 200)
+  local major, minor, status, after = match(status_line, "^HTTP/(%d)%.(%d) (%d%d%d)(.?)")
   if not major then
-    major, status = match(status_line, "^HTTP/(%d) (%d%d%d)")
+    major, status, after = match(status_line, "^HTTP/(%d) (%d%d%d)(.?)")
     minor = "0"
   end
+  if after ~= "" and after ~= " " then major = nil end
   if not major or major ~= "1" then return nil, "the server did not answer with HTTP/1.x" end
   local headers, last = {}, nil
   for line in gsub(rest, "\r\n", "\n"):gmatch("[^\n]+") do
@@ -304,7 +335,7 @@ local function content_length(value)
 end
 
 local function over_limit(max)
-  return "limit", "response body is larger than max_response_bytes (" .. max .. ")"
+  return "limit", format("response body is larger than max_response_bytes (%d)", max) -- (never "3.2e+09")
 end
 
 -- A chunked body: body or nil, kind, message.
@@ -316,7 +347,8 @@ local function read_chunked(reader, max, max_trailers)
       if err == "too long" then return nil, "network", "invalid chunked encoding (chunk-size line too long)" end
       return nil, read_failure(err, "reading a chunk")
     end
-    local hex = match(line, "^%s*(%x+)%s*;?.*$")
+    -- hexadecimal digits only ("0x2" is not 2 nor 0), then optional extensions
+    local hex = match(line, "^(%x+)[ \t]*$") or match(line, "^(%x+)[ \t]*;")
     if not hex or #hex > 12 then return nil, "network", "invalid chunked encoding (bad chunk size)" end
     local size = tonumber(hex, 16)
     if size == 0 then break end
@@ -379,11 +411,17 @@ end
 -- response headers read before the failure, if any }.
 local function read_response(reader, max_body)
   local status, version, headers
+  local budget = _M.MAX_HEADER_BYTES -- for every header block, interim ones included
   repeat -- skip interim 1xx answers (100 Continue, 103 Early Hints)
-    local block, kind, message, stale, partial = read_header_block(reader, _M.MAX_HEADER_BYTES)
+    local block, kind, message, stale, partial = read_header_block(reader, budget)
     if not block then
       local _, _, partial_headers = parse_head(partial or "")
+      if kind == "limit" then message = "response headers are larger than " .. _M.MAX_HEADER_BYTES .. " bytes" end
       return nil, { kind, message, stale = stale, headers = partial_headers }
+    end
+    budget = budget - #block - 4
+    if budget < 0 then
+      return nil, { "limit", "response headers are larger than " .. _M.MAX_HEADER_BYTES .. " bytes" }
     end
     status, version, headers = parse_head(block)
     if not status then return nil, { "network", version } end
@@ -423,8 +461,10 @@ end
 
 -- ---- one attempt ---------------------------------------------------------------------
 
--- A connected (and TLS-established) socket, or nil, kind, message.
-local function connect(self, target, deadline)
+-- A connected (and TLS-established) socket, or nil, kind, message. fresh:
+-- a new connection, never one from the pool (fresh ones never go back to
+-- the pool: theirs stays empty).
+local function connect(self, target, deadline, fresh)
   local started = clock()
   local connect_deadline = started + self.connect_timeout
   if connect_deadline > deadline then connect_deadline = deadline end
@@ -433,7 +473,7 @@ local function connect(self, target, deadline)
   local sock = ngx.socket.tcp()
   sock:settimeouts(ms(left), ms(left), ms(left))
   local ok, err = sock:connect(target.connect_host, target.port,
-    { pool = target.pool, pool_size = _M.POOL_SIZE })
+    { pool = fresh and (target.pool .. "#fresh") or target.pool, pool_size = _M.POOL_SIZE })
   local where = target.name .. ":" .. target.port
   if not ok then
     sock:close()
@@ -469,20 +509,34 @@ local function connect(self, target, deadline)
   return sock
 end
 
+-- Send data within the deadline: in pieces, each with what is left of the
+-- attempt (one send would restart its timer whenever the server reads a
+-- little). Returns true or nil, err.
+local function send_all(sock, data, deadline)
+  local n, pos = #data, 1
+  while pos <= n do
+    local left = deadline - clock()
+    if left <= 0 then return nil, "timeout" end
+    sock:settimeouts(ms(left), ms(left), ms(left))
+    local _, err = sock:send(n <= SEND_CHUNK and data or sub(data, pos, pos + SEND_CHUNK - 1))
+    if err then return nil, err end
+    pos = pos + SEND_CHUNK
+  end
+  return true
+end
+
 -- Send the request on sock and read the answer. Returns status, body,
--- headers, version or nil, failure (see read_response).
-local function exchange(self, sock, request, deadline)
-  local left = deadline - clock()
-  if left <= 0 then return nil, { "timeout", "the attempt timed out before sending the request" } end
-  sock:settimeouts(ms(left), ms(left), ms(left))
-  local _, send_err = sock:send(request)
-  if send_err then
+-- headers, version or nil, failure (see read_response; failure.stale: the
+-- connection was found closed before any byte of an answer came).
+local function exchange(self, sock, request, deadline, keep)
+  local sent, send_err = send_all(sock, request, deadline)
+  if not sent then
     if send_err == "timeout" then return nil, { "timeout", "the attempt timed out while sending the request" } end
     return nil, { "network", "the connection failed while sending the request: " .. tostring(send_err), stale = true }
   end
   local status, body, headers, version, reusable = read_response(new_reader(sock, deadline), self.max_body)
   if not status then return nil, body end
-  if reusable then
+  if reusable and keep then
     local ok = sock:setkeepalive(ms(_M.KEEPALIVE_TIMEOUT), _M.POOL_SIZE)
     if not ok then sock:close() end
   else
@@ -491,54 +545,61 @@ local function exchange(self, sock, request, deadline)
   return status, body, headers, version
 end
 
--- transport:request(method, url, body): one attempt (see the top of the file).
-function Transport:request(method, url, body)
+-- transport:request(method, url [, body [, fresh]]): one attempt (see the top of the file).
+function Transport:request(method, url, body, fresh)
   local started = clock()
-  body = body or ""
   local function elapsed() return clock() - started end
   local header_block = private[self]
   if self.closed or not header_block then
-    return nil, "config", "the transport is closed", 0
+    return nil, "config", "the transport is closed", 0, nil, false
   end
   if not _M.usable() then
     return nil, "config", "the nginx cosocket transport cannot run in the "
-      .. tostring(current_phase() or "current") .. " phase; use transport = \"auto\" or \"curl\"", 0
+      .. tostring(current_phase() or "current") .. " phase; use transport = \"auto\" or \"curl\"", 0, nil, false
   end
   if self.proxy then
     return nil, "config", "the proxy option is not supported by the nginx cosocket transport; "
-      .. "use transport = \"curl\" for proxied calls", 0
+      .. "use transport = \"curl\" for proxied calls", 0, nil, false
   end
   local target, why = parse_url(url)
-  if not target then return nil, "config", why, 0 end
-  if find(method, "[^%u]") then return nil, "config", "invalid method", 0 end
+  if not target then return nil, "config", why, 0, nil, false end
+  if type(method) ~= "string" or find(method, "[^%u]") or method == "" or method == "HEAD" then
+    return nil, "config", "invalid method", 0, nil, false
+  end
+  if body ~= nil and type(body) ~= "string" then return nil, "config", "the body must be a string", 0, nil, false end
 
-  local request = concat {
-    method, " ", target.path, " HTTP/1.1\r\n",
-    "Host: ", target.authority, "\r\n",
-    header_block,
-    "Content-Length: ", #body, "\r\n\r\n",
-    body,
-  }
+  local request
+  if body then
+    request = concat {
+      method, " ", target.path, " HTTP/1.1\r\n", "Host: ", target.authority, "\r\n", header_block,
+      self.content_type, "Content-Length: ", #body, "\r\n\r\n", body,
+    }
+  else -- no body, no Content-Type; a GET has no Content-Length either
+    request = concat {
+      method, " ", target.path, " HTTP/1.1\r\n", "Host: ", target.authority, "\r\n", header_block,
+      method == "GET" and "\r\n" or "Content-Length: 0\r\n\r\n",
+    }
+  end
   local deadline = started + self.timeout
   -- A pooled connection the server has closed fails before any byte comes
   -- back: send again on another one (each stale one is closed, so this ends
-  -- on a fresh connection at the latest).
-  for _ = 1, _M.POOL_SIZE + 1 do
-    local sock, kind, message = connect(self, target, deadline)
-    if not sock then return nil, kind, message, elapsed() end
+  -- on a fresh connection at the latest). A fresh request is sent once.
+  for _ = 1, fresh and 1 or (_M.POOL_SIZE + 1) do
+    local sock, kind, message = connect(self, target, deadline, fresh)
+    if not sock then return nil, kind, message, elapsed(), nil, false end
     local reused = (sock:getreusedtimes() or 0) > 0
-    local status, rbody, headers, version = exchange(self, sock, request, deadline)
+    local status, rbody, headers, version = exchange(self, sock, request, deadline, not fresh)
     if status then return status, rbody, headers, elapsed(), version end
     sock:close()
     local failure = rbody
-    if not (failure.stale and reused) then
+    if fresh or not (failure.stale and reused) then
       local spent = elapsed()
       local reason = failure[2]
       if failure[1] == "timeout" then reason = reason .. format(" (timeout %g s, %d ms spent)", self.timeout, ms(spent)) end
-      return nil, failure[1], reason, spent, failure.headers
+      return nil, failure[1], reason, spent, failure.headers, true
     end
   end
-  return nil, "network", "every pooled connection was closed by the server", elapsed()
+  return nil, "network", "every pooled connection was closed by the server", elapsed(), nil, true
 end
 
 _M._parse_url = parse_url -- for tests

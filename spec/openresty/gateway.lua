@@ -249,4 +249,23 @@ function _M.batch()
   return reply(200, { results = out, transport = transport_of(client), elapsed = ngx.now() - started })
 end
 
+-- POST /transport: one attempt of the cosocket transport itself, for the
+-- transport specs. { method, url, body (absent: none), fresh, drain,
+-- options = { timeout, connect_timeout, max_response_bytes } } ->
+-- { status, body, headers, elapsed, version } or
+-- { failed = true, kind, message, elapsed, headers, sent }
+function _M.transport()
+  local request = read_request()
+  if not request then return reply(400, { error = "expected a JSON object" }) end
+  if request.drain then drain_pool(request.url) end
+  local options = type(request.options) == "table" and request.options or {}
+  local t = toolzz_ngx.new(options, { Authorization = "Bearer " .. token(), Accept = "application/json" },
+    { content_type = "application/json" })
+  local body = type(request.body) == "string" and request.body or nil
+  local a, b, c, d, e, f = t:request(request.method, request.url, body, request.fresh == true)
+  t:close()
+  if a then return reply(200, { status = a, body = b, headers = c, elapsed = d, version = e }) end
+  return reply(200, { failed = true, kind = b, message = c, elapsed = d, headers = e, sent = f })
+end
+
 return _M

@@ -402,7 +402,9 @@ local function num(v)
 end
 
 -- Write raw bytes on the downstream socket and close (HTTP/1.x only).
-local function send_raw(bytes)
+-- trickle (seconds): after the first `trickle_after` bytes, send one byte at
+-- a time with that pause between them.
+local function send_raw(bytes, trickle, trickle_after)
   local sock, err
   if (ngx.req.http_version() or 1) >= 2 then
     err = "no raw downstream socket under HTTP/2"
@@ -415,7 +417,15 @@ local function send_raw(bytes)
     return send_json_error(500, "raw fault impossible: " .. tostring(err))
   end
   sock:settimeout(10000)
-  local _, send_err = sock:send(bytes)
+  local head = trickle and sub(bytes, 1, trickle_after or 0) or bytes
+  local _, send_err = sock:send(head)
+  if trickle and not send_err then
+    for i = #head + 1, #bytes do
+      ngx.sleep(trickle)
+      _, send_err = sock:send(sub(bytes, i, i))
+      if send_err then break end
+    end
+  end
   if send_err then ngx.log(ngx.INFO, "stand-in: raw send: ", send_err) end
   return ngx.exit(444)
 end
@@ -602,7 +612,7 @@ local function handle_api()
     return ngx.exit(444)
   end
   if fault.drop == true then return ngx.exit(444) end
-  if type(fault.raw) == "string" then return send_raw(fault.raw) end
+  if type(fault.raw) == "string" then return send_raw(fault.raw, num(fault.trickle), num(fault.trickle_after)) end
 
   local opts = {
     content_type = type(fault.content_type) == "string" and fault.content_type or nil,
