@@ -482,14 +482,21 @@ local INSTR_OF = {
   seq_luajit = "update_luajit", seq_lua51 = "update_lua51", luasocket = "luasocket", luacurl = "luacurl",
   curlcmd = "curlcmd", baseline_get = "raw_get", get = "get", get_luajit = "get_luajit",
 }
+-- Short names for the picture's axis.
+local SHORT = {
+  baseline = "raw libcurl PUT", seq = "toolzz (5.4)", batch1 = "batch c1", batch8 = "batch c8",
+  batch32 = "batch c32", seq_luajit = "toolzz (LuaJIT)", seq_lua51 = "toolzz (5.1)", luasocket = "LuaSocket",
+  luacurl = "lua-curl", curlcmd = "curl command", baseline_get = "raw libcurl GET", get = "get (5.4)",
+  get_luajit = "get (LuaJIT)",
+}
 if plot_path then
   local f = assert(io.open(plot_path, "w"))
   f:write("# label\treq/s\tinstructions per call\n")
   for _, row in ipairs(row_order) do
     local st = stats[row]
     local n = instr[INSTR_OF[row] or row]
-    f:write(format("%q\t%s\t%s\n", (labels[row] or row):gsub('"', "'"), st and format("%.0f", median(st.rps)) or "NaN",
-      n and format("%.0f", n) or "NaN"))
+    f:write(format("%q\t%s\t%s\n", (SHORT[row] or labels[row] or row):gsub('"', "'"),
+      st and format("%.0f", median(st.rps)) or "NaN", n and format("%.0f", n) or "NaN"))
   end
   f:close()
 end

@@ -14,7 +14,7 @@ set grid ytics lc rgb "#dddddd"
 set xtics rotate by -35 left nomirror font "sans,10"
 set ytics nomirror
 set key off
-set bmargin 9
+set bmargin 6
 set lmargin 12
 set format y "%.0f"
 set multiplot layout 2,1 title "toolzz against raw libcurl and the Lua peers (higher is better above, lower below)"
