@@ -219,7 +219,7 @@ local function interpret(status, body, headers, _, fail_headers)
     local why = ok and "a JSON " .. type(data) .. ", not an object or array" or "not JSON"
     if body == "" then why = "empty" end
     return nil, errors.new("decode", "the " .. status .. " response body is " .. why,
-      { body = errors.cap_body(body), request_id = request_id })
+      { body = body, request_id = request_id }) -- cut to errors.BODY_CAP once scrubbed (errors.redact)
   end
   local data
   if body ~= "" then
@@ -228,7 +228,7 @@ local function interpret(status, body, headers, _, fail_headers)
   end
   local message = data and server_message(data) or ("HTTP " .. status .. (REASONS[status] and (" " .. REASONS[status]) or ""))
   local err = errors.new("http", message, {
-    status = status, body = errors.cap_body(body), data = data, request_id = request_id,
+    status = status, body = body, data = data, request_id = request_id, -- body: as above
   })
   local retry_after = headers["retry-after"]
   if retry_after then err.retry_after = retry.parse_retry_after(retry_after) end
