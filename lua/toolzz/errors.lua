@@ -55,9 +55,31 @@ function _M.is_error(value)
   return type(value) == "table" and getmetatable(value) == Error
 end
 
--- A validation error from a list of { path =, message = } problems.
+-- How much of a path (built from the caller's keys) and of a problem's
+-- message an error shows: longer ones are cut, with an ellipsis.
+local PATH_SHOWN, MESSAGE_SHOWN = 100, 200
+_M.PATH_SHOWN = PATH_SHOWN
+local ELLIPSIS = "\226\128\166" -- U+2026
+
+-- s cut to at most n bytes and an ellipsis, not inside a UTF-8 character.
+local function shorten(s, n)
+  if #s <= n then return s end
+  while n > 0 and find(sub(s, n + 1, n + 1), "^[\128-\191]") do n = n - 1 end
+  return sub(s, 1, n) .. ELLIPSIS
+end
+
+-- The problem with its path and message cut to what an error shows.
+function _M.bounded_problem(f)
+  if #f.path > PATH_SHOWN then f.path = shorten(f.path, PATH_SHOWN) end
+  if #f.message > MESSAGE_SHOWN then f.message = shorten(f.message, MESSAGE_SHOWN) end
+  return f
+end
+
+-- A validation error from a list of { path =, message = } problems (their
+-- paths and messages are cut to what an error shows, in place).
 function _M.validation(fields)
   local shown = {}
+  for i = 1, #fields do _M.bounded_problem(fields[i]) end
   for i, f in ipairs(fields) do
     if i > 5 then
       shown[#shown + 1] = "and " .. (#fields - 5) .. " more"
