@@ -45,6 +45,7 @@ demo: deps
 	@spec/server/ctl start
 	@eval "$$(spec/server/ctl env)"; \
 	  TOOLZZ_TOKEN=$$TOOLZZ_TEST_TOKEN TOOLZZ_BASE_URL=$$TOOLZZ_TEST_HTTP_URL \
+	  TOOLZZ_CONVERFLOW_URL=$$TOOLZZ_TEST_CONVERFLOW_HTTP_URL \
 	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" \
 	  lua5.4 examples/demo.lua
 

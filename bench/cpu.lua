@@ -21,16 +21,20 @@ local opts = B.options(arg, { iterations = 5000, rounds = 15, seconds = 60 })
 local clock = os.clock
 
 local client = assert(toolzz.new { token = B.token, base_url = B.http_url .. "/static" })
-local state = toolzz._state(client)
-local build, interpret = toolzz._build, toolzz._interpret
-local cfg = state.cfg
-local token = cfg.token
+local testing = require "toolzz.testing"
+local interpret = testing.interpret
+local max_body_bytes = toolzz.DEFAULTS.max_body_bytes
+-- validate + encode of one update body, as every update does it
+local function build(spec, id, fields)
+  local request = testing.request(client, spec.name .. ".update", id, fields)
+  return request and request.body
+end
 
 -- The stand-in's exact answer for one endpoint: body bytes and header table.
 local function fetch(spec, fields)
-  local json = assert(build(state, spec, B.UUID, fields, { token }))
-  local transport = core.transport { headers = state.curl_headers, timeout = 10 }
-  local status, body, headers = transport:request("PUT", cfg.base_url .. spec.path .. B.UUID, json)
+  local request = assert(testing.request(client, spec.name .. ".update", B.UUID, fields))
+  local transport = core.transport { headers = testing.curl_headers(client), timeout = 10 }
+  local status, body, headers = transport:request("PUT", request.url, request.body)
   transport:close()
   assert(status == 200, "the stand-in answered " .. tostring(status) .. " " .. tostring(body))
   return body, headers
@@ -51,12 +55,12 @@ end
 -- (interpret: cjson decode + status handling), build (prepare+check+encode).
 local function cases(e)
   local spec, fields, response, headers, id = e.spec, e.fields, e.response, e.headers, B.UUID
-  local prepared = validate.prepare(spec, fields, cfg.defaults, { token })
-  local encode, max_body = core.encode, cfg.max_body_bytes
+  local prepared = validate.prepare(spec, fields, nil)
+  local encode, max_body = core.encode, max_body_bytes
   local cjson_encode, cjson_decode = cjson.encode, cjson.decode
   return {
     { "total", function()
-        local json = build(state, spec, id, fields, { token })
+        local json = build(spec, id, fields)
         local res = interpret(200, response, headers)
         return json, res
       end },
@@ -64,7 +68,7 @@ local function cases(e)
         return cjson_encode(fields), cjson_decode(response)
       end },
     { "prepare", function()
-        return validate.prepare(spec, fields, cfg.defaults, { token })
+        return validate.prepare(spec, fields, nil)
       end },
     { "check", function()
         return validate.check(spec, prepared, true, {})
@@ -76,14 +80,14 @@ local function cases(e)
         return interpret(200, response, headers)
       end },
     { "build", function()
-        return build(state, spec, id, fields, { token })
+        return build(spec, id, fields)
       end },
   }
 end
 
 -- Sanity: what is measured works.
 for _, e in ipairs(endpoints) do
-  assert(build(state, e.spec, B.UUID, e.fields, { token }))
+  assert(build(e.spec, B.UUID, e.fields))
   local res = assert(interpret(200, e.response, e.headers))
   assert(type(res.id) == "string")
 end

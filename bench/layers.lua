@@ -23,14 +23,15 @@ local opts = B.options(arg, { calls = 1000, rounds = 15, seconds = 30 })
 local now, clock = B.now, os.clock
 
 local client = assert(toolzz.new { token = B.token, base_url = B.http_url .. "/static" })
-local state = toolzz._state(client)
-local build, interpret = toolzz._build, toolzz._interpret
-local spec, fields, id, token = toolzz.schema.calcom, B.calcom_body(), B.UUID, state.cfg.token
+local testing = require "toolzz.testing"
+local interpret = testing.interpret
+local fields, id = B.calcom_body(), B.UUID
+local function build() return testing.request(client, "calcom.update", id, fields) end
 local update = client.calcom.update
-local url = state.cfg.base_url .. spec.path .. id
-local json = assert(build(state, spec, id, fields, { token }))
+local request = assert(build())
+local url, json = request.url, request.body
 assert(update(id, fields)) -- makes the client's transport and connection
-local transport = assert(state.curl, "the client has no libcurl transport")
+local transport = assert(testing.curl_transport(client), "the client has no libcurl transport")
 
 local LAYERS = {
   { "update", function()
@@ -46,7 +47,7 @@ local LAYERS = {
       if not res then error(tostring(err)) end
     end },
   { "build", function()
-      return build(state, spec, id, fields, { token })
+      return build()
     end },
 }
 

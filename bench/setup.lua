@@ -9,14 +9,14 @@ local toolzz = require "toolzz"
 
 local dir = assert(arg[1], "usage: setup.lua DIR")
 local client = assert(toolzz.new { token = B.token, base_url = B.http_url .. "/static" })
-local state = toolzz._state(client)
-local json = assert(toolzz._build(state, toolzz.schema.calcom, B.UUID, B.calcom_body(), { B.token }))
+local testing = require "toolzz.testing"
+local json = assert(testing.request(client, "calcom.update", B.UUID, B.calcom_body())).body
 
 local function write(name, text)
   local f = assert(io.open(dir .. "/" .. name, "wb"))
   f:write(text)
   f:close()
 end
-write("headers.txt", table.concat(state.curl_headers, "\n") .. "\n")
+write("headers.txt", table.concat(testing.curl_headers(client), "\n") .. "\n")
 write("calcom.json", json)
 client:close()

@@ -1,12 +1,15 @@
--- Update a Cal.com integration and a Google Calendar function, then show what
--- the API answered and what a bad input looks like. `make demo` runs this
--- against the local stand-in; point TOOLZZ_BASE_URL/TOOLZZ_TOKEN at the real
--- API to use it for real.
+-- The lifecycle of both integrations: create a Cal.com integration and a
+-- Google Calendar function, list them, patch one field, read it back,
+-- duplicate the function, replace both whole (update), and show what a bad
+-- input looks like. `make demo` runs this against the local stand-in; point
+-- TOOLZZ_BASE_URL, TOOLZZ_CONVERFLOW_URL and TOOLZZ_TOKEN at the real API to
+-- use it for real.
 local toolzz = require "toolzz"
 
 local client, err = toolzz.new {
   token = os.getenv("TOOLZZ_TOKEN"),
   base_url = os.getenv("TOOLZZ_BASE_URL"),
+  converflow_url = os.getenv("TOOLZZ_CONVERFLOW_URL"),
   ca_file = os.getenv("TOOLZZ_CA_FILE"),
   on_response = function(info)
     print(("  [%s %s -> %s in %.1f ms, attempt %d]"):format(info.method, info.url,
@@ -36,21 +39,21 @@ local function show(title, res, failure)
   return true
 end
 
-local ok1 = show("Cal.com integration updated:", client.calcom.update("6f1c2f0e-1d2b-4c3a-9e8f-0123456789ab", {
+local UNIT = "0b6f1f5e-8a2c-4d3e-9f10-aabbccddeeff"
+local CALCOM = {
   title = "Calcom",
-  unitId = "0b6f1f5e-8a2c-4d3e-9f10-aabbccddeeff",
+  unitId = UNIT,
   calcomUsername = "ana-silva",
   timezone = "America/Sao_Paulo",
   prompt = "Agende reuniões de 30 minutos com \"clientes\".",
   checkAvailabilityEnabled = true,
   createBookingEnabled = true,
-}))
-
-local ok2 = show("Google Calendar function updated:", client.gcal.update("9d7a3b1c-2e4f-4a6b-8c0d-112233445566", {
+}
+local GCAL = {
   name = "Google Calendar",
   description = "Use esta função para marcar reuniões.",
   userId = "9d7a3b1c-2e4f-4a6b-8c0d-112233445566",
-  unityId = "0b6f1f5e-8a2c-4d3e-9f10-aabbccddeeff",
+  unityId = UNIT,
   googleCalendar = {
     googleId = "109876543210987654321",
     calendarId = "primary",
@@ -59,15 +62,41 @@ local ok2 = show("Google Calendar function updated:", client.gcal.update("9d7a3b
     googleUser = { name = "Ana Silva", given_name = "Ana", family_name = "Silva",
                    email = "ana@example.com" },
   },
-}))
+}
+
+local all_ok = true
+local function step(title, res, failure)
+  all_ok = show(title, res, failure) and all_ok
+  return res
+end
+
+local with_key = { apiKey = "cal_live_demo_key_0123456789" }
+for k, v in pairs(CALCOM) do with_key[k] = v end
+local cal = step("1. Cal.com integration created (converflow host):", client.calcom.create(with_key))
+local fn = step("2. Google Calendar function created:", client.gcal.create(GCAL))
+if not (cal and fn) then os.exit(1) end
+
+local list = client.calcom.list(UNIT)
+print(("3. The unit has %d Cal.com integration(s) and %d Google Calendar function(s)")
+  :format(list and #list or -1, #(client.gcal.list(UNIT) or {})))
+
+step("4. One field patched (bookings off), everything else kept:",
+  client.calcom.patch(cal.id, { createBookingEnabled = false }))
+local back = client.calcom.get(cal.id)
+print("5. Read back: createBookingEnabled = " .. tostring(back and back.createBookingEnabled))
+
+step("6. Google Calendar function moved to Lisbon time (a nested field):",
+  client.gcal.patch(fn.id, { googleCalendar = { timezone = "Europe/Lisbon" } }))
+local copy = step("7. Function duplicated:", client.gcal.duplicate(fn.id))
+print("   the copy is activated: " .. tostring(copy and copy.isActivated))
+
+step("8. Cal.com integration replaced whole (update):", client.calcom.update(cal.id, CALCOM))
+step("9. Google Calendar function replaced whole (update):", client.gcal.update(fn.id, GCAL))
 
 print("A typo and a bad time zone are caught before anything is sent:")
-local _, bad = client.calcom.update("6f1c2f0e-1d2b-4c3a-9e8f-0123456789ab", {
-  title = "Calcom", unitId = "0b6f1f5e-8a2c-4d3e-9f10-aabbccddeeff", calcomUsername = "ana",
-  timezone = "America/Sao_Paolo", prompt = "p", checkAvailabilityEnabled = "true",
-  createBookingEnable = true,
-})
+local _, bad = client.calcom.patch(cal.id, { timezone = "America/Sao_Paolo", createBookingEnable = true })
 for _, f in ipairs(bad.fields) do print(("  %-26s %s"):format(f.path, f.message)) end
+print("  " .. tostring(bad))
 
 client:close()
-os.exit((ok1 and ok2) and 0 or 1)
+os.exit(all_ok and 0 or 1)

@@ -93,7 +93,7 @@ static const input_bytes *pending; /* the response to serve */
 
 static const char CHECKER[] =
   "local toolzz, errors, verbose = ...\n"
-  "local interpret = toolzz._interpret\n"
+  "local interpret = require('toolzz.testing').interpret\n"
   "local KINDS, BODY_CAP = errors.KINDS, errors.BODY_CAP\n"
   "local type, tostring, ipairs, pairs, pcall, select = type, tostring, ipairs, pairs, pcall, select\n"
   "local find, sub, lower, match, concat = string.find, string.sub, string.lower, string.match, table.concat\n"

@@ -98,7 +98,8 @@ local function run_child(env, code)
   local f = assert(io.open(script, "w"))
   f:write(PRELUDE, code)
   f:close()
-  local parts = { "env", "-u", "TOOLZZ_TOKEN", "-u", "TOOLZZ_BASE_URL", "-u", "LUA_PATH_5_4", "-u", "LUA_CPATH_5_4",
+  local parts = { "env", "-u", "TOOLZZ_TOKEN", "-u", "TOOLZZ_BASE_URL", "-u", "TOOLZZ_CONVERFLOW_URL",
+    "-u", "LUA_PATH_5_4", "-u", "LUA_CPATH_5_4",
     shell_quote("LUA_PATH=" .. ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"),
     shell_quote("LUA_CPATH=" .. CPATH_DIR .. "/?.so;;") }
   for name, value in pairs(env) do parts[#parts + 1] = shell_quote(name .. "=" .. value) end
@@ -240,6 +241,33 @@ describe("toolzz.new", function()
 end)
 
 describe("module-level calls (default client from the environment)", function()
+  it("cover every call of Part 2, reading TOOLZZ_CONVERFLOW_URL for Cal.com reads and creates", function()
+    stand_in.reset()
+    local results = run_child({ TOOLZZ_TOKEN = TOKEN, TOOLZZ_BASE_URL = HTTP_URL,
+                                TOOLZZ_CONVERFLOW_URL = H.env.cf_http_url }, [[
+      local body = { apiKey = "cal_live_key_0123456789" }
+      for k, v in pairs(CALCOM) do body[k] = v end
+      local created = assert(toolzz.calcom.create(body))
+      report("create", pcall(function() return created end))
+      report("get", pcall(toolzz.calcom.get, created.id))
+      report("colon_get", pcall(function() return toolzz.calcom:get(created.id) end))
+      report("list", pcall(function()
+        local list, err = toolzz.calcom.list(CALCOM.unitId)
+        return list and { id = #list } or nil, err
+      end))
+      report("patch", pcall(toolzz.calcom.patch, created.id, { prompt = "new" }))
+      report("gcal_get", pcall(toolzz.gcal.get, UUID))
+    ]])
+    assert.matches("^ok ", results.create or "", nil, false)
+    local id = results.create:match("^ok (%S+)")
+    child_ok(results, "get", id)
+    child_ok(results, "colon_get", id)
+    child_ok(results, "list", "1")
+    child_ok(results, "patch", id)
+    child_err(results, "gcal_get", "http") -- never created: 404 from the base_url host
+  end)
+
+
   it("use TOOLZZ_TOKEN and TOOLZZ_BASE_URL", function()
     stand_in.reset()
     local results = run_child({ TOOLZZ_TOKEN = TOKEN, TOOLZZ_BASE_URL = HTTP_URL }, [[

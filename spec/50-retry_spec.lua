@@ -4,14 +4,7 @@ local retry = require "toolzz.retry"
 
 local S = H.stand_in
 
--- A client that records when each attempt started.
-local function recording_client(opts)
-  local starts = {}
-  local o = { retries = 2, timeout = 2 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  o.on_request = function(info) starts[#starts + 1] = { at = H.now(), attempt = info.attempt } end
-  return H.client(o), starts
-end
+local recording_client = H.recording_client
 
 local function update(client)
   return client.calcom.update(H.UUID, H.calcom_body())

@@ -8,24 +8,7 @@ describe("secret hygiene", function()
   local secrets = { H.env.token, H.GOOGLE_TOKEN }
   before_each(function() S.reset() end)
 
-  -- Run fn(client) with hooks recording everything and stderr captured.
-  local function observe(opts, fn)
-    local seen = {}
-    local o = { retries = 1, timeout = 1 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    o.on_request = function(info) seen[#seen + 1] = info end
-    o.on_response = function(info) seen[#seen + 1] = info; error("hook fails with " .. tostring(info.error)) end
-    local client = H.client(o)
-    local printed = {}
-    local real = io.stderr
-    io.stderr = { write = function(_, ...) -- luacheck: ignore 122
-      for _, s in ipairs { ... } do printed[#printed + 1] = tostring(s) end
-    end }
-    local ok, res, err = pcall(fn, client)
-    io.stderr = real -- luacheck: ignore 122
-    assert(ok, res)
-    return res, err, seen, table.concat(printed), client
-  end
+  local observe = H.observe
 
   local cases = {
     { "http 401 whose message echoes the token", {}, { { status = 401,

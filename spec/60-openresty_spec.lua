@@ -12,32 +12,14 @@ local cjson = require "cjson"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
 local socket = require "socket"
+local R = require "openresty.harness"
 
 local S = H.stand_in
 local CTL = H.root .. "/spec/openresty/ctl"
 local NIL_UUID = "00000000-0000-0000-0000-000000000000"
 local SECRETS = { H.env.token, H.GOOGLE_TOKEN }
 
--- Run a shell command: its output and exit status (also on Lua 5.1).
-local function sh(command)
-  local pipe = assert(io.popen(command .. " 2>&1; echo \"exit=$?\""))
-  local out = pipe:read("*a")
-  pipe:close()
-  local text, code = out:match("^(.-)exit=(%d+)%s*$")
-  return text or out, tonumber(code)
-end
-
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- The gateway's address and error log, from `ctl env`.
-local function gateway_env()
-  local out = sh(shell_quote(CTL) .. " env")
-  local env = {}
-  for name, value in out:gmatch("([%w_]+)=(%S+)") do env[name] = value end
-  return env.TOOLZZ_GATEWAY_URL, env.TOOLZZ_GATEWAY_ERROR_LOG
-end
+local sh, shell_quote, gateway_env, integers = R.sh, R.shell_quote, R.gateway_env, R.integers
 
 local function read_file(path)
   local f = io.open(path, "rb")
@@ -45,15 +27,6 @@ local function read_file(path)
   local text = f:read("*a")
   f:close()
   return text
-end
-
--- Lua 5.3+: whole numbers from cjson as integers.
-local function integers(v)
-  if type(v) == "number" and math.tointeger then return math.tointeger(v) or v end
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = integers(x) end
-  end
-  return v
 end
 
 local function find_secret(text)
@@ -101,20 +74,7 @@ describe("OpenResty #no_valgrind", function()
   -- fields, options, drain, raise_in_hooks }. Returns the decoded answer
   -- { ok, result, error, transport, phase, hooks, elapsed } and the raw text.
   local function call(request, path)
-    local body = cjson.encode(request)
-    local chunks = {}
-    local saved = http.TIMEOUT
-    http.TIMEOUT = 60
-    local ok, code = http.request {
-      url = gateway .. (path or "/call"), method = "POST",
-      headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#body) },
-      source = ltn12.source.string(body), sink = ltn12.sink.table(chunks),
-    }
-    http.TIMEOUT = saved
-    assert(ok, "gateway POST " .. (path or "/call") .. " failed: " .. tostring(code))
-    local text = table.concat(chunks)
-    assert(code == 200, "gateway answered " .. tostring(code) .. ": " .. text)
-    return integers(cjson.decode(text)), text
+    return R.post(gateway, path or "/call", request)
   end
 
   local function calcom_request(options, extra)

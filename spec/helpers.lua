@@ -54,14 +54,57 @@ function H.gcal_body(over)
   return b
 end
 
+H.API_KEY = "cal_live_9f8e7d6c5b4a39281706abcdef"
+
+-- A Cal.com create body (the update fields and the apiKey).
+function H.calcom_create_body(over)
+  local b = H.calcom_body { apiKey = H.API_KEY }
+  for k, v in pairs(over or {}) do b[k] = v end
+  return b
+end
+
 -- A client for the stand-in (plain http unless opts.base_url says otherwise).
 function H.client(opts)
   local toolzz = require "toolzz"
-  local o = { token = H.env.token, base_url = H.env.http_url, retries = 0, timeout = 5 }
+  local o = { token = H.env.token, base_url = H.env.http_url, converflow_url = H.env.cf_http_url,
+              retries = 0, timeout = 5 }
   for k, v in pairs(opts or {}) do o[k] = v end
   local client, err = toolzz.new(o)
   assert(client, tostring(err))
   return client
+end
+
+-- Run fn(client) on a client whose hooks record every info table (and whose
+-- on_response raises, naming the error) with stderr captured. Returns what
+-- fn returned (two values), the hook infos, what was printed, the client.
+function H.observe(opts, fn)
+  local seen = {}
+  local o = { retries = 1, timeout = 1 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.on_request = function(info) seen[#seen + 1] = info end
+  o.on_response = function(info) seen[#seen + 1] = info; error("hook fails with " .. tostring(info.error)) end
+  local client = H.client(o)
+  local printed = {}
+  local real = io.stderr
+  io.stderr = { write = function(_, ...) -- luacheck: ignore 122
+    for _, s in ipairs { ... } do printed[#printed + 1] = tostring(s) end
+  end }
+  local ok, res, err = pcall(fn, client)
+  io.stderr = real -- luacheck: ignore 122
+  assert(ok, res)
+  return res, err, seen, table.concat(printed), client
+end
+
+-- A client (retries = 2, timeout = 2 unless opts say) that records each
+-- attempt's start: returns the client and the list { at =, attempt =, method = }.
+function H.recording_client(opts)
+  local starts = {}
+  local o = { retries = 2, timeout = 2 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.on_request = function(info)
+    starts[#starts + 1] = { at = H.now(), attempt = info.attempt, method = info.method }
+  end
+  return H.client(o), starts
 end
 
 -- One update of each kind with a valid body (id defaults to H.UUID).

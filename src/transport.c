@@ -517,8 +517,9 @@ static int l_submit(lua_State *L) {
   const char *url = luaL_checkstring(L, 3);
   lua_Integer tag;
   const char *why = NULL;
-  luaL_checkstring(L, 4);
   tag = luaL_checkinteger(L, 5);
+  if (lua_isnil(L, 4)) { lua_pushliteral(L, ""); lua_replace(L, 4); }
+  luaL_checkstring(L, 4);
   if (!start(L, t, method, url, 4, 1, tag, &why)) {
     lua_pushnil(L);
     lua_pushstring(L, why);

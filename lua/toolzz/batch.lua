@@ -1,16 +1,20 @@
--- toolzz.batch: many updates at once.
+-- toolzz.batch: many calls at once.
 --
---   local results = client.batch({ { "calcom", id, fields }, { "gcal", id2, fields2 } },
+--   local results = client.batch({ { "calcom.get", id }, { "gcal.patch", id2, changes },
+--                                  { "calcom", id3, fields } },  -- Part 1 form: update
 --                                { concurrency = 8, on_progress = function(done, total) end })
 --   results[i] = { res = decoded } or { err = err }, in input order
 --
 -- Every item is validated first (a bad item never spoils the others), then
--- the valid ones run concurrently: over the client's curl multi handle (one
+-- the valid ones run concurrently (a patch's GET and PUT both in turn): over the client's curl multi handle (one
 -- connection cache, HTTP/2 multiplexing where offered), or inside nginx as
 -- cosocket light threads. Each item gets the same retries, error kinds and
 -- hooks as a single call.
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
+local operations = require "toolzz.operations"
+local calls = require "toolzz.calls"
+local attempts = require "toolzz.attempts"
 
 local type, tostring, pcall, next, rawget, floor = type, tostring, pcall, next, rawget, math.floor
 local now = core.now
@@ -39,11 +43,23 @@ local function check_options(opts)
   return concurrency, opts.on_progress
 end
 
--- Run the attempts of all valid items over a transport with submit/wait.
-local function run_multi(api, state, transport, items, concurrency, finish_item)
-  local function finish(index, res, err)
-    items.by_index[index].finished = true
-    finish_item(index, res, err)
+-- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
+local SHORT_NAMES = { calcom = "calcom.update", gcal = "gcal.update" }
+
+local function operation_of(r)
+  if type(r) ~= "table" then return nil end
+  local name = rawget(r, 1)
+  if type(name) ~= "string" then return nil end
+  return operations.by_name[SHORT_NAMES[name] or name]
+end
+
+-- Run the jobs' requests over a transport with submit/wait. A job whose
+-- request ends (res or err) is advanced: it may have another request (a
+-- patch's PUT after its GET), which queues behind the others.
+local function run_multi(state, transport, items, concurrency, finish_item)
+  local function finish(item)
+    item.finished = true
+    finish_item(item.index, item.job.res, item.job.err)
   end
   local ready, ready_head = {}, 1   -- FIFO of items to start
   local waiting = {}                -- items sleeping before a retry
@@ -53,8 +69,10 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
   while ready_head <= #ready or #waiting > 0 or in_flight > 0 do
     if state.closed then -- closed from a hook: what is left fails, nothing hangs
       for i = 1, #items do
-        if not items[i].finished then
-          finish(items[i].index, nil, errors.config("the client was closed during the batch"))
+        local item = items[i]
+        if not item.finished then
+          calls.advance(state, item.job, nil, errors.config("the client was closed during the batch"))
+          finish(item)
         end
       end
       return
@@ -73,17 +91,20 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
     -- start as many as allowed
     while in_flight < concurrency and ready_head <= #ready do
       local item = ready[ready_head]
-      local ok, why = transport:submit("PUT", item.url, item.body, item.index)
+      local request = item.job.request
+      local ok, why = transport:submit(request.method, request.url, request.body, item.index,
+        not request.idempotent)
       if not ok then
         if in_flight == 0 then -- nothing will free a slot: fail the item
           ready_head = ready_head + 1
-          finish(item.index, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
+          calls.advance(state, item.job, nil, errors.new("network", "cannot start the transfer: " .. tostring(why),
             { attempts = item.attempt }))
+          finish(item)
         end
         break
       end
       item.attempt = item.attempt + 1
-      api.announce(state, "PUT", item.url, item.attempt, item.secrets)
+      attempts.announce(state, request, item.attempt)
       ready[ready_head] = false
       ready_head = ready_head + 1
       in_flight = in_flight + 1
@@ -97,14 +118,21 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
         local f = finished[k]
         local item = items.by_index[f[1]]
         in_flight = in_flight - 1
-        -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers }
-        local res, err, wait = api.conclude(state, "PUT", item.url, item.attempt, item.secrets,
-          f[2], f[3], f[4], f[5], f[6])
+        -- f = { tag, status, body, headers, elapsed, version } or { tag, nil, kind, message, elapsed, headers, sent }
+        local job = item.job
+        local res, err, wait = attempts.conclude(state, job.request, item.attempt,
+          f[2], f[3], f[4], f[5], f[6], f[7])
         if wait then
           item.wake = now() + wait
           waiting[#waiting + 1] = item
         else
-          finish(item.index, res, err)
+          calls.advance(state, job, res, err)
+          if job.request then -- the next request of the same call
+            item.attempt = 0
+            ready[#ready + 1] = item
+          else
+            finish(item)
+          end
         end
       end
     end
@@ -112,15 +140,16 @@ local function run_multi(api, state, transport, items, concurrency, finish_item)
 end
 
 -- Inside nginx: light threads, each running whole calls one after another.
-local function run_threads(api, state, items, concurrency, finish)
+local function run_threads(state, items, concurrency, finish)
   local ngx = rawget(_G, "ngx")
   local next_item = 1
   local function worker()
     while next_item <= #items do
       local item = items[next_item]
       next_item = next_item + 1
-      local res, err = api.perform(state, "PUT", item.url, item.body, item.secrets)
-      finish(item.index, res, err)
+      local job = item.job
+      while job.request do calls.advance(state, job, attempts.perform(state, job.request)) end
+      finish(item.index, job.res, job.err)
     end
   end
   local threads = {}
@@ -130,8 +159,10 @@ local function run_threads(api, state, items, concurrency, finish)
   for i = 1, #threads do ngx.thread.wait(threads[i]) end
 end
 
+local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
+
 -- client.batch(requests [, opts]) -> list of { res = } / { err = }, or nil, err
-function _M.run(api, state, requests, opts)
+function _M.run(state, requests, opts)
   if state.closed then return nil, errors.config("the client is closed") end
   local concurrency, on_progress = check_options(opts)
   if not concurrency then return nil, errors.config(on_progress) end
@@ -145,40 +176,40 @@ function _M.run(api, state, requests, opts)
     done = done + 1
     if on_progress then
       local ok, failure = pcall(on_progress, done, total)
-      if not ok then api.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
+      if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
     end
   end
 
   local items = { by_index = {} }
   for i = 1, total do
     local r = requests[i]
-    local spec = type(r) == "table" and api.endpoints[r[1]]
-    if not spec then
-      finish(i, nil, errors.validation { { path = "[" .. i .. "]",
-        message = "each request must be { \"calcom\" | \"gcal\", id, fields }" } })
+    local op = operation_of(r)
+    if not op then
+      local err = errors.validation { { path = "[" .. i .. "]", message = "each request must be one of " .. FORMS } }
+      finish(i, nil, err)
     else
-      local json, secrets = api.build(state, spec, r[2], r[3])
-      if json then
-        local item = { index = i, url = state.prefix[spec] .. r[2], body = json,
-                       secrets = secrets, attempt = 0 }
+      local job = calls.start(state, op, rawget(r, 2), rawget(r, 3))
+      if job.request then
+        local item = { index = i, job = job, attempt = 0 }
         items[#items + 1] = item
         items.by_index[i] = item
       else
-        finish(i, nil, secrets) -- the validation error
+        finish(i, job.res, job.err) -- invalid, or a dry-run write
       end
     end
   end
   if #items == 0 then return results end
 
-  local transport = api.pick_transport(state)
+  local transport = attempts.transport_for(state)
   if transport.submit then
-    run_multi(api, state, transport, items, concurrency, finish)
+    run_multi(state, transport, items, concurrency, finish)
   elseif rawget(_G, "ngx") and rawget(_G, "ngx").thread then
-    run_threads(api, state, items, concurrency, finish)
+    run_threads(state, items, concurrency, finish)
   else
     for k = 1, #items do
-      local item = items[k]
-      finish(item.index, api.perform(state, "PUT", item.url, item.body, item.secrets))
+      local job = items[k].job
+      while job.request do calls.advance(state, job, attempts.perform(state, job.request)) end
+      finish(items[k].index, job.res, job.err)
     end
   end
   return results

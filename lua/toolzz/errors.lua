@@ -30,7 +30,9 @@ local function one_line(s)
 end
 
 function Error.__tostring(err)
-  local parts = { "toolzz: ", err.kind }
+  local parts = { "toolzz: " }
+  if err.op then parts[#parts + 1] = one_line(err.op) .. (err.step and (" (" .. one_line(err.step) .. ")") or "") .. ": " end
+  parts[#parts + 1] = err.kind
   if err.status then parts[#parts + 1] = " " .. err.status end
   parts[#parts + 1] = ": "
   parts[#parts + 1] = one_line(err.message or "")

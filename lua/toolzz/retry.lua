@@ -18,9 +18,16 @@ local RETRY_STATUS = { [408] = true, [425] = true, [429] = true, [500] = true,
                        [502] = true, [503] = true, [504] = true }
 _M.RETRY_STATUS = RETRY_STATUS
 
--- Is this error worth another attempt?
-function _M.retryable(err)
+-- Is this error worth another attempt? An idempotent request (GET, PUT)
+-- is retried on network faults, timeouts and the "try later" statuses. A
+-- request that is not (POST) only when it certainly never reached the
+-- server (`sent == false`, as the transport reports) or on 429.
+function _M.retryable(err, idempotent, sent)
   local kind = err.kind
+  if idempotent == false then
+    if kind == "network" or kind == "timeout" then return sent == false end
+    return kind == "http" and err.status == 429
+  end
   if kind == "network" or kind == "timeout" then return true end
   return kind == "http" and RETRY_STATUS[err.status] == true
 end

@@ -1,11 +1,16 @@
 -- toolzz.schema: the two endpoints, as data.
 --
--- Each endpoint is a path prefix and an object schema. A field spec has a
--- `type` (string, boolean, uuid, timezone, email, url, digits, const, array,
--- object), `required`, `nullable`, `default` (filled in when absent),
--- `secret` (scrubbed from errors), and
--- for objects its own `fields`. The validator (toolzz.validate) walks these;
+-- Each body is an object schema. A field spec has a `type` (string,
+-- boolean, uuid, timezone, email, url, digits, const, array, object),
+-- `required`, `nullable`, `default` (filled in when absent), `secret`
+-- (scrubbed from errors), for objects its own `fields`, for arrays the
+-- `items` they hold (their request fields: what a patch keeps of a read
+-- record's items; not validated), and `from` where a read record keeps
+-- the field elsewhere (a path of keys and indexes). The validator
+-- (toolzz.validate) and the patch mapping (toolzz.patch) walk these;
 -- nothing else in the module knows a field name.
+local pairs, setmetatable = pairs, setmetatable
+
 local _M = {}
 
 -- Markers for defaults that Lua cannot spell as literals: JSON null and an
@@ -36,13 +41,17 @@ _M.gcal = {
     name        = { type = "string", required = true },
     description = { type = "string", required = true },
     iconFileId  = { type = "uuid", nullable = true, default = _M.NULL },
-    outputs     = { type = "array", default = _M.EMPTY_ARRAY },
+    outputs     = { type = "array", default = _M.EMPTY_ARRAY,
+                    items = { type = "object", fields = {
+                      property = { type = "string" }, type = { type = "string" },
+                      description = { type = "string" }, required = { type = "boolean" },
+                    } } },
     type        = { type = "const", value = "google-calendar", required = true,
                     default = "google-calendar" },
     userId      = { type = "uuid", required = true },
     unityId     = { type = "uuid", required = true },
     googleCalendar = {
-      type = "object", required = true,
+      type = "object", required = true, from = { "googleCalendarPlugin", 1 },
       fields = {
         googleId            = { type = "digits", required = true },
         calendarId          = { type = "string", required = true },
@@ -64,5 +73,38 @@ _M.gcal = {
     },
   },
 }
+
+-- A copy of spec with more fields: extra mirrors spec's shape, and an
+-- object in it adds to (never replaces) the object of the same name.
+local function extend(spec, extra, name)
+  local out = {}
+  for k, v in pairs(spec) do out[k] = v end
+  out.name = name or spec.name
+  out.fields = {}
+  for k, field in pairs(spec.fields) do
+    local more = extra[k]
+    out.fields[k] = (more and field.type == "object") and extend(field, more) or field
+  end
+  for k, field in pairs(extra) do
+    if not spec.fields[k] then out.fields[k] = field end
+  end
+  return out
+end
+
+-- Create bodies: the update schemas and what only a create takes.
+_M.calcom_create = extend(_M.calcom, {
+  apiKey = { type = "string", required = true, secret = true },
+}, "calcom_create")
+_M.calcom_create.title = "new Cal.com integration"
+
+_M.gcal_create = extend(_M.gcal, {
+  googleCalendar = {
+    googleUser = {
+      id             = { type = "digits" },
+      verified_email = { type = "boolean" },
+    },
+  },
+}, "gcal_create")
+_M.gcal_create.title = "new Google Calendar function"
 
 return _M

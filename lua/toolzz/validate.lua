@@ -257,21 +257,27 @@ local function suggestion(name, order)
   return best and (' (did you mean "' .. best .. '"?)') or ""
 end
 
-local function check_object(spec, obj, prefix, strict, problems, secrets)
+-- partial: obj holds changes to a body (a patch), so nothing is required,
+-- and null removes an optional field.
+local function check_object(spec, obj, prefix, strict, problems, secrets, partial)
   local order, known = spec.order, spec.fields
   for i = 1, #order do
     local name = order[i]
     local field, value = known[name], obj[name]
     local message
     if value == nil then
-      if field.required then message = "is required" end
+      if field.required and not partial then message = "is required" end
     elseif value == null then
-      if not field.nullable then message = "must not be null" end
+      if not partial and not field.nullable then
+        message = "must not be null"
+      elseif partial and field.required and not field.nullable then
+        message = "is required: null cannot remove it"
+      end
     else
       message = checks[field.type](value, field)
       if not message then
         if field.type == "object" then
-          check_object(field, value, join(prefix, name), strict, problems, secrets)
+          check_object(field, value, join(prefix, name), strict, problems, secrets, partial)
         elseif field.secret and secrets then
           secrets[#secrets + 1] = value
         end
@@ -311,6 +317,12 @@ end
 -- errors can be scrubbed of them.
 function _M.check(spec, body, strict, problems, secrets)
   return check_object(compile(spec), body, "", strict, problems or {}, secrets)
+end
+
+-- The same for the changes of a patch: any subset of the fields, where
+-- null removes an optional field (or sets a nullable one to null).
+function _M.check_changes(spec, changes, strict, problems, secrets)
+  return check_object(compile(spec), changes, "", strict, problems or {}, secrets, true)
 end
 
 return _M

@@ -50,10 +50,7 @@ end
 
 -- Which transport(s) the client has used: "ngx", "curl", "both" or "none".
 local function transport_of(client)
-  local state = toolzz._state(client)
-  if not state then return "none" end
-  if state.ngx and state.curl then return "both" end
-  return state.ngx and "ngx" or state.curl and "curl" or "none"
+  return require("toolzz.testing").transport_of(client)
 end
 
 -- A query argument, unescaped (nil when absent or empty).
@@ -153,7 +150,7 @@ function _M.report_stored()
   return reply(stored[name] and 200 or 404, stored[name] or { error = "nothing stored for " .. tostring(name) })
 end
 
--- ---- POST /call: { endpoint, id, fields, options, drain } ------------------
+-- ---- POST /call: { endpoint, id, fields, options, drain } or { op, args, ... } --
 
 -- Clients are kept per options, as an application keeps one client.
 local clients = {}
@@ -210,12 +207,15 @@ function _M.call()
   if not client then
     return reply(200, { ok = false, error = error_view(err), phase = phase() })
   end
-  local endpoint = client[request.endpoint]
-  if not endpoint then return reply(400, { error = "unknown endpoint" }) end
+  local group, verb = request.endpoint, "update"
+  if type(request.op) == "string" then group, verb = request.op:match("^(%w+)%.(%w+)$") end
+  local fn = client[group or ""] and client[group][verb or ""]
+  if not fn then return reply(400, { error = "unknown endpoint or op" }) end
+  local args = type(request.args) == "table" and request.args or { request.id, request.fields }
   ngx.update_time()
   local started = ngx.now()
   local res
-  res, err = endpoint.update(request.id, request.fields)
+  res, err = fn(args[1], args[2])
   ngx.update_time()
   return reply(200, {
     ok = res ~= nil, result = res, error = err and error_view(err) or nil,
@@ -232,7 +232,9 @@ function _M.batch()
   local client, err = client_for(type(request.options) == "table" and request.options or {})
   if not client then return reply(200, { error = error_view(err) }) end
   local list = {}
-  for i, item in ipairs(request.items) do list[i] = { item.endpoint, item.id, item.fields } end
+  for i, item in ipairs(request.items) do
+    list[i] = item.op and { item.op, item.args[1], item.args[2] } or { item.endpoint, item.id, item.fields }
+  end
   ngx.update_time()
   local started = ngx.now()
   local results
@@ -241,7 +243,8 @@ function _M.batch()
   if not results then return reply(200, { error = error_view(err) }) end
   local out = {}
   for i, r in ipairs(results) do
-    out[i] = { ok = r.res ~= nil, id = r.res and r.res.id, error = r.err and error_view(r.err) or nil }
+    out[i] = { ok = r.res ~= nil, id = r.res and r.res.id, error = r.err and error_view(r.err) or nil,
+               result = r.res }
   end
   return reply(200, { results = out, transport = transport_of(client), elapsed = ngx.now() - started })
 end

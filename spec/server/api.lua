@@ -147,7 +147,7 @@ local function field(tbl, key)
   return tbl[key]
 end
 
-local function calcom_response(id, req, updated_at)
+local function calcom_response(id, req, updated_at, created_at)
   return ordered_object {
     "id", json_value(id),
     "title", json_value(field(req, "title")),
@@ -163,7 +163,7 @@ local function calcom_response(id, req, updated_at)
     "unitId", json_value(field(req, "unitId")),
     "defaultEventTypeId", "null",
     "defaultEventTypeSlug", "null",
-    "createdAt", json_string(CALCOM_CREATED_AT),
+    "createdAt", json_string(created_at or CALCOM_CREATED_AT),
     "updatedAt", json_string(updated_at),
   }
 end
@@ -193,9 +193,11 @@ local function google_user_json(user)
   return ordered_object(list)
 end
 
-local function function_response(id, req, updated_at)
+-- extra: { activated = false } for a copy not yet activated.
+local function function_response(id, req, updated_at, extra)
   local gcal = field(req, "googleCalendar")
-  local plugin = ordered_object {
+  local activated = not (type(extra) == "table" and extra.activated == false)
+  local plugin = type(gcal) == "table" and ordered_object {
     "id", json_string(GCAL_PLUGIN_ID),
     "googleId", json_value(field(gcal, "googleId")),
     "calendarId", json_value(field(gcal, "calendarId")),
@@ -211,31 +213,48 @@ local function function_response(id, req, updated_at)
     "googleUser", google_user_json(field(gcal, "googleUser")),
     "googleToken", json_value(field(gcal, "googleToken")),
   }
+  local kind = field(req, "type") or "google-calendar"
   return ordered_object {
     "id", json_value(id),
     "institutionId", json_string(INSTITUTION_ID),
     "userId", json_value(field(req, "userId")),
     "unityId", json_value(field(req, "unityId")),
-    "code", json_string("google-calendar"),
+    "code", json_value(kind),
     "description", json_value(field(req, "description")),
     "iconFileId", json_value(field(req, "iconFileId")),
     "status", "true",
     "name", json_value(field(req, "name")),
     "color", json_string("gray"),
     "outputs", json_array_field(field(req, "outputs")),
-    "isActivated", "true",
-    "type", json_value(field(req, "type") or "google-calendar"),
-    "googleCalendarPlugin", "[" .. plugin .. "]",
+    "isActivated", activated and "true" or "false",
+    "type", json_value(kind),
+    "googleCalendarPlugin", "[" .. (plugin or "") .. "]",
     "discordPlugin", "[]",
     "telegramPlugin", "[]",
   }
 end
 
+-- Each call only on the server block of its host (chat = base_url,
+-- converflow = converflow_url); the first match wins.
 local ROUTES = {
-  { pattern = "^/api/v1/calcom/integration/([^/]+)$", build = calcom_response,
-    not_found = "Integration not found" },
-  { pattern = "^/api/v1/functions/([^/]+)$", build = function_response,
-    not_found = "Function not found" },
+  { host = "converflow", method = "POST", pattern = "^/api/v1/calcom/integration$", action = "create", kind = "calcom" },
+  { host = "converflow", method = "GET", pattern = "^/api/v1/calcom/integration/unit/([^/]+)$", action = "list",
+    kind = "calcom" },
+  { host = "converflow", method = "GET", pattern = "^/api/v1/calcom/integration/([^/]+)$", action = "get", kind = "calcom" },
+  { host = "chat", method = "PUT", pattern = "^/api/v1/calcom/integration/([^/]+)$", action = "update", kind = "calcom" },
+  { host = "chat", method = "POST", pattern = "^/api/v1/functions/$", action = "create", kind = "function" },
+  { host = "chat", method = "GET", pattern = "^/api/v1/functions/unity/([^/]+)$", action = "list", kind = "function" },
+  { host = "chat", method = "POST", pattern = "^/api/v1/functions/duplicate/([^/]+)$", action = "duplicate",
+    kind = "function" },
+  { host = "chat", method = "GET", pattern = "^/api/v1/functions/([^/]+)$", action = "get", kind = "function" },
+  { host = "chat", method = "PUT", pattern = "^/api/v1/functions/([^/]+)$", action = "update", kind = "function" },
+}
+
+local KINDS = {
+  calcom = { build = calcom_response, not_found = "Integration not found", unit_field = "unitId",
+             now = function() return calcom_updated_at() end, static = 1 },
+  ["function"] = { build = function_response, not_found = "Function not found", unit_field = "unityId",
+                   now = function() return iso_now() end, static = 2 },
 }
 
 -- Fixed examples for /static (benchmark baseline: no body parsing).
@@ -335,6 +354,7 @@ end
 local function count_request()
   local dict = state()
   dict:incr("stats:requests", 1, 0)
+  if ngx.req.get_method() ~= "GET" then dict:incr("stats:writes", 1, 0) end
   if seen_connections():add("c" .. ngx.var.connection, true) then
     dict:incr("stats:connections", 1, 0)
   end
@@ -349,6 +369,7 @@ local function record(body)
   local headers = ngx.req.get_headers(1000)
   local doc = json_value {
     method = ngx.req.get_method(),
+    host = ngx.var.toolzz_host or "chat",
     uri = ngx.var.request_uri,
     headers = headers,
     body = body,
@@ -419,10 +440,13 @@ local function parse_prefixes(uri)
   end
 end
 
-local function match_route(path)
-  for index, route in ipairs(ROUTES) do
-    local id = path:match(route.pattern)
-    if id then return route, id, index end
+local function match_route(method, path)
+  local host = ngx.var.toolzz_host or "chat"
+  for _, route in ipairs(ROUTES) do
+    if route.host == host and route.method == method then
+      local id = path:match(route.pattern)
+      if id then return route, id end
+    end
   end
   return nil
 end
@@ -433,33 +457,125 @@ local function is_json_content_type(value)
   return media ~= nil and media:lower() == "application/json"
 end
 
+------------------------------------------------------------------------------
+-- Records: what creates, updates and duplicates leave for gets and lists.
+-- { id, seq, fields (as a create or update sent them), createdAt,
+--   updatedAt, activated } as JSON under "rec:<kind>:<id>".
+
+local function record_key(kind, id) return "rec:" .. kind .. ":" .. id end
+
+local function load_record(kind, id)
+  local text = state():get(record_key(kind, id))
+  return text and cjson.decode(text) or nil
+end
+
+local function store_record(kind, rec)
+  local text = cjson.encode(rec)
+  if not text then return false end
+  return state():set(record_key(kind, rec.id), text)
+end
+
+local function new_id()
+  local seq = state():incr("seq", 1, 0)
+  return format("%08x-%04x-4%03x-8%03x-%012x", ngx.time() % 4294967296, ngx.worker.pid() % 65536, 0, 0, seq), seq
+end
+
+local function new_record(kind, fields, id)
+  local info = KINDS[kind]
+  local new, seq = new_id()
+  local now = info.now()
+  return { id = id or new, seq = seq, fields = fields, createdAt = now, updatedAt = now }
+end
+
+local function render(kind, rec)
+  local info = KINDS[kind]
+  if kind == "calcom" then return info.build(rec.id, rec.fields, rec.updatedAt, rec.createdAt) end
+  return info.build(rec.id, rec.fields, rec.updatedAt, { activated = rec.activated })
+end
+
+-- The records of one kind whose unit field is unit, oldest first.
+local function records_of_unit(kind, unit)
+  local prefix, unit_field, out = "rec:" .. kind .. ":", KINDS[kind].unit_field, {}
+  for _, key in ipairs(state():get_keys(0)) do
+    if sub(key, 1, #prefix) == prefix then
+      local rec = cjson.decode(state():get(key) or "null")
+      if type(rec) == "table" and type(rec.fields) == "table" and rec.fields[unit_field] == unit then
+        out[#out + 1] = rec
+      end
+    end
+  end
+  sort(out, function(a, b) return (a.seq or 0) < (b.seq or 0) end)
+  return out
+end
+
+local function list_answer(kind, records)
+  local parts = {}
+  for i, rec in ipairs(records) do parts[i] = type(rec) == "string" and rec or render(kind, rec) end
+  local list = "[" .. concat(parts, ",") .. "]"
+  if kind == "calcom" then return ordered_object { "data", list } end
+  local active = 0
+  for _, rec in ipairs(records) do
+    if type(rec) == "string" or rec.activated ~= false then active = active + 1 end
+  end
+  return ordered_object { "items", list, "pluginCount", json_value(#records),
+                          "activeCount", json_value(active), "pluginLimit", "50" }
+end
+
 -- The normal answer: status, body text.
 local function normal_answer(method, path, body, static)
-  local route, id, index = match_route(path)
+  local route, id = match_route(method, path)
   if not route then
     return 404, error_body(404, "Cannot " .. method .. " " .. ngx.var.uri)
-  end
-  if method ~= "PUT" then
-    ngx.header["Allow"] = "PUT"
-    return 405, error_body(405, "Method " .. method .. " not allowed on " .. path .. " (use PUT)")
   end
   local auth = ngx.var.http_authorization
   if auth ~= "Bearer " .. current_token() then
     return 401, error_body(401, "Unauthorized")
   end
-  if static then return 200, STATIC_BODIES[index] end
+  local kind, action = route.kind, route.action
+  local info = KINDS[kind]
+  if static then
+    local example = STATIC_BODIES[info.static]
+    if action == "list" then return 200, list_answer(kind, { example }) end
+    return 200, example
+  end
   local request
-  if is_json_content_type(ngx.var.http_content_type) and body:match("^%s*{") then
-    request = cjson.decode(body)
+  if action == "create" or action == "update" then
+    if is_json_content_type(ngx.var.http_content_type) and body:match("^%s*{") then
+      request = cjson.decode(body)
+    end
+    if type(request) ~= "table" then
+      return 400, error_body(400, "Invalid JSON body")
+    end
   end
-  if type(request) ~= "table" then
-    return 400, error_body(400, "Invalid JSON body")
+  if action == "list" then return 200, list_answer(kind, records_of_unit(kind, id)) end
+  if id == NIL_UUID then return 404, error_body(404, info.not_found) end
+  if action == "create" then
+    if kind == "calcom" and (type(request.apiKey) ~= "string" or request.apiKey == "") then
+      return 400, error_body(400, "apiKey must be a non-empty string")
+    end
+    local rec = new_record(kind, request)
+    store_record(kind, rec)
+    return 201, render(kind, rec)
   end
-  if id == NIL_UUID then
-    return 404, error_body(404, route.not_found)
+  local rec = load_record(kind, id)
+  if action == "update" then -- an id never created is taken as existing (Part 1's stand-in)
+    if rec then
+      if kind == "calcom" then request.apiKey = rec.fields.apiKey end -- an update never sends it
+      rec.fields, rec.updatedAt = request, info.now()
+    else
+      rec = new_record(kind, request, id)
+    end
+    store_record(kind, rec)
+    return 200, render(kind, rec)
   end
-  local updated_at = index == 1 and calcom_updated_at() or iso_now()
-  return 200, route.build(id, request, updated_at)
+  if not rec then return 404, error_body(404, info.not_found) end
+  if action == "duplicate" then
+    local copy = new_record(kind, rec.fields)
+    copy.activated = false
+    store_record(kind, copy)
+    return 201, render(kind, copy)
+  end
+  return 200, render(kind, rec) -- get
 end
 
 local function handle_api()
@@ -551,6 +667,7 @@ CONTROL["GET /_control/stats"] = function()
   return control_reply(200, ordered_object {
     "requests", json_value(dict:get("stats:requests") or 0),
     "connections", json_value(dict:get("stats:connections") or 0),
+    "writes", json_value(dict:get("stats:writes") or 0),
   })
 end
 
@@ -583,6 +700,16 @@ end
 
 CONTROL["GET /_control/faults"] = function()
   return control_reply(200, ordered_object { "pending", json_value(state():llen("faults") or 0) })
+end
+
+CONTROL["POST /_control/records"] = function()
+  local doc = decode_request_json()
+  if type(doc) ~= "table" or not KINDS[doc.kind] or type(doc.fields) ~= "table" then
+    return control_error(400, 'expected {"kind":"calcom"|"function","fields":{...},"id"?}')
+  end
+  local rec = new_record(doc.kind, doc.fields, type(doc.id) == "string" and doc.id or nil)
+  store_record(doc.kind, rec)
+  return control_reply(200, ordered_object { "id", json_value(rec.id) })
 end
 
 CONTROL["POST /_control/config"] = function()

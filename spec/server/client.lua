@@ -19,6 +19,8 @@ local _M = {}
 local DEFAULT_PORT_HTTP = "18080"
 local DEFAULT_PORT_TLS = "18443"
 local DEFAULT_PORT_TLS_BAD = "18444"
+local DEFAULT_PORT_CF_HTTP = "18081"
+local DEFAULT_PORT_CF_TLS = "18445"
 local DEFAULT_TOKEN = "test-token-0123456789abcdef"
 local CONTROL_TIMEOUT = 10 -- seconds
 
@@ -57,6 +59,10 @@ function _M.env()
       or ("https://localhost:" .. (nonempty_env("TOOLZZ_PORT_TLS") or DEFAULT_PORT_TLS)),
     tls_bad_url = nonempty_env("TOOLZZ_TEST_TLS_BAD_URL")
       or ("https://localhost:" .. (nonempty_env("TOOLZZ_PORT_TLS_BAD") or DEFAULT_PORT_TLS_BAD)),
+    cf_http_url = nonempty_env("TOOLZZ_TEST_CONVERFLOW_HTTP_URL")
+      or ("http://127.0.0.1:" .. (nonempty_env("TOOLZZ_PORT_CF_HTTP") or DEFAULT_PORT_CF_HTTP)),
+    cf_tls_url = nonempty_env("TOOLZZ_TEST_CONVERFLOW_TLS_URL")
+      or ("https://localhost:" .. (nonempty_env("TOOLZZ_PORT_CF_TLS") or DEFAULT_PORT_CF_TLS)),
     ca_file = nonempty_env("TOOLZZ_TEST_CA_FILE") or (server_dir .. "/certs/ca.pem"),
     token = nonempty_env("TOOLZZ_TEST_TOKEN") or DEFAULT_TOKEN,
   }
@@ -144,7 +150,20 @@ end
 
 -- { requests = N, connections = M } since the last reset.
 function _M.stats()
-  return control("GET", "/_control/stats")
+  local all = control("GET", "/_control/stats")
+  return { requests = all.requests, connections = all.connections }
+end
+
+-- API requests with another method than GET (writes) since the last reset.
+function _M.writes()
+  return control("GET", "/_control/stats").writes
+end
+
+-- Store a record as the API would hold it (for shapes no client call can
+-- make, such as a plain JavaScript function): kind "calcom" | "function",
+-- fields as a create would send them (id optional). Returns its id.
+function _M.put_record(kind, fields, id)
+  return control("POST", "/_control/records", cjson.encode { kind = kind, fields = fields, id = id }).id
 end
 
 -- Runtime configuration until the next reset, e.g. { token = "other" }.

@@ -1,0 +1,117 @@
+-- toolzz.attempts: one request, attempted until it succeeds or retrying ends.
+--
+-- A request is { op =, method =, url =, body = json | nil, secrets =,
+-- idempotent = }. Each attempt goes to a transport (the client's libcurl
+-- transport, or cosockets inside nginx), the hooks are told, the outcome is
+-- interpreted (toolzz.responses) and the retry policy (toolzz.retry)
+-- decides whether and when to try again. Single calls and batch items share
+-- announce/conclude; a batch only drives the transport differently.
+local core = require "toolzz.core"
+local errors = require "toolzz.errors"
+local responses = require "toolzz.responses"
+local retry = require "toolzz.retry"
+
+local type, pcall, tostring, rawget = type, pcall, tostring, rawget
+local interpret, request_id_of = responses.interpret, responses.request_id_of
+
+local _M = {}
+
+local function log_warning(message)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and ngx.log then
+    ngx.log(ngx.WARN, "toolzz: ", message)
+  else
+    io.stderr:write("toolzz: ", message, "\n")
+  end
+end
+_M.log_warning = log_warning
+
+local ngx_transport -- toolzz.ngx, loaded on first use inside nginx
+local KEEP_HEADERS = { "x-request-id", "request-id", "retry-after" }
+
+-- The transport for this call and how to sleep: cosockets where nginx allows
+-- them, else the client's libcurl transport.
+function _M.transport_for(state)
+  if state.cfg.transport ~= "curl" and rawget(_G, "ngx") then
+    ngx_transport = ngx_transport or require("toolzz.ngx")
+    if state.cfg.transport == "ngx" or ngx_transport.usable() then
+      state.ngx = state.ngx or ngx_transport.new(state.cfg, state.headers)
+      return state.ngx, ngx_transport.sleep
+    end
+  end
+  local t = state.curl
+  if not t then
+    local cfg = state.cfg
+    t = core.transport {
+      headers = state.curl_headers, timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
+      max_response_bytes = cfg.max_response_bytes, ca_file = cfg.ca_file, ca_path = cfg.ca_path,
+      proxy = cfg.proxy, http2 = cfg.http2,
+      keep_headers = KEEP_HEADERS, -- the layers above read no others
+    }
+    state.curl = t
+  end
+  return t, core.sleep
+end
+
+-- Run a hook; a hook that fails is logged (scrubbed), never raised.
+local function call_hook(state, name, info, secrets)
+  local ok, failure = pcall(state.cfg[name], info)
+  if not ok then
+    log_warning(name .. " hook failed: " .. errors.scrub(tostring(failure), secrets))
+  end
+end
+
+-- Before an attempt: tell on_request.
+function _M.announce(state, request, attempt)
+  if state.cfg.on_request then
+    call_hook(state, "on_request", { method = request.method, url = request.url, attempt = attempt },
+      request.secrets)
+  end
+end
+
+-- After an attempt (the transport's outcome follows `attempt`: status, body,
+-- headers, elapsed, version | nil, kind, message, elapsed, headers, sent):
+-- interpret it, tell on_response, and decide. Returns res, or nil, err, wait
+-- where wait is the seconds before the next attempt, or nil when this error
+-- is final.
+function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, extra, sent)
+  local secrets = request.secrets
+  local res, err = interpret(status, rbody, headers, elapsed, extra)
+  if err then
+    err.attempts = attempt
+    errors.redact(err, secrets)
+  end
+  if state.cfg.on_response then
+    local request_id = err and err.request_id
+    if status and not err then request_id = request_id_of(headers) end
+    call_hook(state, "on_response", {
+      method = request.method, url = request.url, attempt = attempt, elapsed = elapsed,
+      status = status or nil, request_id = request_id, error = err and tostring(err) or nil,
+    }, secrets)
+  end
+  if res then return res end
+  if attempt > state.cfg.retries or not retry.retryable(err, request.idempotent, sent) then
+    return nil, err
+  end
+  return nil, err, retry.delay(attempt, err.retry_after)
+end
+
+-- One request: attempts with retries. Returns the decoded response or nil, err.
+function _M.perform(state, request)
+  local transport, sleep = _M.transport_for(state)
+  local announce, conclude = _M.announce, _M.conclude
+  local method, url, body = request.method, request.url, request.body
+  local fresh = not request.idempotent -- never sent twice by the transport
+  local attempt = 0
+  while true do
+    if state.closed then return nil, errors.config("the client is closed") end -- by a hook
+    attempt = attempt + 1
+    announce(state, request, attempt)
+    local res, err, wait = conclude(state, request, attempt, transport:request(method, url, body, fresh))
+    if res then return res end
+    if not wait then return nil, err end
+    sleep(wait)
+  end
+end
+
+return _M

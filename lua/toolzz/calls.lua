@@ -1,0 +1,199 @@
+-- toolzz.calls: an operation and its arguments -> requests -> its result.
+--
+-- A call is a job: start() validates the arguments (the id, the body
+-- against the operation's schema, with defaults) and makes the job's first
+-- request; after each request is performed (toolzz.attempts), advance()
+-- either gives the job its next request (a patch: the GET, then the PUT) or
+-- ends it with its result, unwrapped as the operation says. Single calls and
+-- batch items both go through start/advance; only the driving differs.
+local core = require "toolzz.core"
+local errors = require "toolzz.errors"
+local validate = require "toolzz.validate"
+local attempts = require "toolzz.attempts"
+local patch = require "toolzz.patch"
+
+local type, ipairs, next = type, ipairs, next
+local match = string.match
+local encode = core.encode
+
+local _M = {}
+
+-- Merge encoder problems into the validator's, skipping paths already reported.
+local function merge_problems(problems, more)
+  local seen = {}
+  for _, p in ipairs(problems) do seen[p.path] = true end
+  for _, p in ipairs(more) do
+    local covered, path = false, p.path
+    while path do
+      if seen[path] then covered = true break end
+      path = match(path, "^(.*)[%.%[]") -- the parent path
+    end
+    if not covered and not seen[""] then problems[#problems + 1] = p end
+  end
+  return problems
+end
+
+local function id_problem(id)
+  return {
+    path = "id",
+    message = type(id) == "string" and "must be a UUID (8-4-4-4-12 hexadecimal digits)"
+      or ("must be a UUID string, got " .. type(id)),
+  }
+end
+
+local function not_a_table(what, v)
+  return { path = "", message = what .. " must be a table, got " .. type(v) }
+end
+
+-- Validate and encode a body for spec (client defaults applied unless
+-- no_defaults); returns json and the secrets to scrub from errors, or nil,
+-- validation error. problems may hold earlier ones.
+local function encode_body(state, spec, fields, problems, no_defaults)
+  local secrets = spec.has_secrets and { state.cfg.token } or state.secrets
+  if type(fields) ~= "table" then
+    problems[#problems + 1] = not_a_table("the body", fields)
+    return nil, errors.validation(problems)
+  end
+  local cfg = state.cfg
+  local body = validate.prepare(spec, fields, not no_defaults and cfg.defaults or nil)
+  validate.check(spec, body, cfg.strict, problems, secrets)
+  local json, encode_problems = encode(body, cfg.max_body_bytes)
+  if encode_problems then merge_problems(problems, encode_problems) end
+  if #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end
+  return json, secrets
+end
+
+-- The request of op: { op, method, url, body, secrets, idempotent }.
+local function new_request(state, op, id, body, secrets)
+  local prefix = state.prefix[op]
+  return {
+    op = op, method = op.method, url = id and (prefix .. id .. op.after) or prefix,
+    body = body, secrets = secrets or state.secrets, idempotent = op.idempotent,
+  }
+end
+
+-- The request of a plain (not patch) call, or nil, validation error. An
+-- operation with `{id}` in its path takes the id first; one with a schema
+-- takes the body next.
+local function plain_request(state, op, a, b)
+  local problems, id, fields = {}, nil, a
+  if op.after then
+    id, fields = a, b
+    if not validate.is_uuid(id) then problems[1] = id_problem(id) end
+  end
+  local body, secrets
+  if op.schema then
+    body, secrets = encode_body(state, op.schema, fields, problems)
+    if not body then return nil, secrets end
+  elseif #problems > 0 then
+    return nil, errors.validation(problems)
+  end
+  return new_request(state, op, id, body, secrets)
+end
+_M.request = plain_request
+
+-- A write in dry-run mode: what would be sent, nothing sent.
+local function dry_result(request)
+  return { dry_run = true, method = request.method, url = request.url, body = request.body or "" }
+end
+
+-- End a job with a result or an error (marked with the call and step).
+local function finish(job, res, err)
+  job.request = nil
+  if err then
+    err.op = job.op.name
+    err.step = job.step
+    job.err = err
+  else
+    job.res = res
+  end
+  return job
+end
+
+-- A list answer unwrapped: the records under op.unwrap.key, only those of
+-- op.unwrap.type when it says so. Another shape is a decode error.
+local function unwrap(op, res)
+  local rule = op.unwrap
+  local list = res[rule.key]
+  if type(list) ~= "table" then
+    return nil, errors.new("decode", "the answer has no \"" .. rule.key .. "\" list")
+  end
+  local out = {}
+  for k in next, list do
+    if type(k) ~= "number" then
+      return nil, errors.new("decode", "the answer's \"" .. rule.key .. "\" is an object, not a list")
+    end
+  end
+  for i = 1, #list do
+    local record = list[i]
+    if type(record) ~= "table" then
+      return nil, errors.new("decode", "the answer's \"" .. rule.key .. "\" holds a " .. type(record)
+        .. ", not a record")
+    end
+    if not rule.type or record.type == rule.type then out[#out + 1] = record end
+  end
+  return out
+end
+
+-- Start a call: a job whose .request is to be performed next, or whose
+-- .res / .err is already final (validation failed, dry-run write).
+function _M.start(state, op, a, b)
+  local job = { op = op, step = op.patch and "get" or nil }
+  if state.closed then return finish(job, nil, errors.config("the client is closed")) end
+  if op.patch then
+    local problems = {}
+    if not validate.is_uuid(a) then problems[1] = id_problem(a) end
+    local changes = b
+    if type(b) ~= "table" then
+      problems[#problems + 1] = not_a_table("changes", b)
+    else
+      changes = patch.raw_copy(b)
+      validate.check_changes(op.patch.write.schema, changes, state.cfg.strict, problems)
+    end
+    if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
+    job.id, job.changes = a, changes
+    job.request = new_request(state, op.patch.read, a)
+    return job
+  end
+  local request, err = plain_request(state, op, a, b)
+  if not request then return finish(job, nil, err) end
+  if op.writes and state.cfg.dry_run then return finish(job, dry_result(request)) end
+  job.request = request
+  return job
+end
+
+-- After the job's request was performed with (res | nil, err): the job's
+-- next request, or its end.
+function _M.advance(state, job, res, err)
+  if err then return finish(job, nil, err) end
+  local op = job.op
+  if op.unwrap then
+    local list, why = unwrap(op, res)
+    return finish(job, list, why)
+  end
+  if job.step ~= "get" then return finish(job, res) end
+  -- a patch whose GET answered: merge, validate, and PUT
+  job.step = "update"
+  local write = op.patch.write
+  local problems = patch.unfit(write.schema, res)
+  if #problems > 0 then return finish(job, nil, errors.validation(problems)) end
+  local body = patch.merge(write.schema, patch.body_of(write.schema, res), job.changes)
+  local json, secrets = encode_body(state, write.schema, body, {}, true)
+  if not json then return finish(job, nil, secrets) end
+  local request = new_request(state, write, job.id, json, secrets)
+  if state.cfg.dry_run then return finish(job, dry_result(request)) end
+  job.request = request
+  return job
+end
+
+-- Perform a single call; returns the result or nil, err.
+function _M.run(state, op, a, b)
+  local job = _M.start(state, op, a, b)
+  while job.request do
+    _M.advance(state, job, attempts.perform(state, job.request))
+  end
+  if job.err then return nil, job.err end
+  return job.res
+end
+
+return _M

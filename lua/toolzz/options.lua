@@ -1,0 +1,158 @@
+-- toolzz.options: a client's options, checked once when the client is made.
+--
+-- configure(opts) returns the settings every later layer reads (cfg), or
+-- nil, config error. Nothing here sends a byte.
+local core = require "toolzz.core"
+local errors = require "toolzz.errors"
+
+local type, next, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget =
+  type, next, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget
+local find, match, lower, gsub = string.find, string.match, string.lower, string.gsub
+local floor = math.floor
+local getenv = os.getenv
+
+local _M = {}
+
+-- The two API hosts: option, environment variable, default.
+local HOSTS = {
+  { option = "base_url", env = "TOOLZZ_BASE_URL", default = "https://chat.api.toolzz.com.br" },
+  { option = "converflow_url", env = "TOOLZZ_CONVERFLOW_URL",
+    default = "https://converflow.api.prod.toolzz.media" },
+}
+_M.HOSTS = HOSTS
+
+local DEFAULTS = {
+  timeout = 30,
+  connect_timeout = 10,
+  retries = 2,
+  strict = true,
+  max_response_bytes = 8 * 1024 * 1024,
+  max_body_bytes = 1024 * 1024,
+  transport = "auto",
+  http2 = true,
+  dry_run = false,
+}
+_M.DEFAULTS = DEFAULTS
+local MAX_RETRIES = 10
+
+-- Option name -> Lua type it must have.
+local OPTION_TYPES = {
+  token = "string", base_url = "string", timeout = "number", connect_timeout = "number",
+  retries = "number", defaults = "table", strict = "boolean", max_response_bytes = "number",
+  max_body_bytes = "number", ca_file = "string", ca_path = "string", proxy = "string",
+  user_agent = "string", on_request = "function", on_response = "function",
+  transport = "string", http2 = "boolean", converflow_url = "string", dry_run = "boolean",
+}
+_M.OPTION_TYPES = OPTION_TYPES
+
+local function is_loopback(host)
+  host = lower(host)
+  return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
+end
+_M.is_loopback = is_loopback
+
+-- A base URL (option `name`, "base_url" by default) -> normalised
+-- "scheme://authority/path" without trailing slash, scheme, host.
+local function parse_base_url(url, name)
+  name = name or "base_url"
+  if find(url, "[%c%s]") then return nil, name .. " must not contain spaces or control characters" end
+  local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil, name .. " must look like https://host[:port][/path]" end
+  scheme = lower(scheme)
+  if scheme ~= "http" and scheme ~= "https" then return nil, name .. " must use http or https" end
+  if find(path, "[?#]") then return nil, name .. " must not have a query or a fragment" end
+  if find(authority, "@", 1, true) then return nil, name .. " must not carry user info" end
+  local host, port = match(authority, "^(%[[%x:%.]+%])(.*)$")
+  if not host then host, port = match(authority, "^([%w%.%-]+)(.*)$") end
+  if not host then return nil, name .. " has no valid host" end
+  if port ~= "" then
+    local p = tonumber(match(port, "^:(%d+)$"))
+    if not p or p < 1 or p > 65535 then return nil, name .. " has an invalid port" end
+  end
+  if scheme == "http" and not is_loopback(host) then
+    return nil, name .. ": plain http:// is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1]); use https://"
+  end
+  return scheme .. "://" .. authority .. gsub(path, "/+$", ""), scheme, host
+end
+_M.parse_base_url = parse_base_url
+
+-- A raw copy; only the array marker survives as a metatable.
+local function deep_copy(v, depth)
+  if type(v) ~= "table" or depth > 16 then return v end
+  local out = {}
+  for k, x in next, v do out[k] = deep_copy(x, depth + 1) end
+  if getmetatable(v) == core.array_mt then setmetatable(out, core.array_mt) end
+  return out
+end
+
+-- Check a client's options; returns the settings or nil, config error.
+function _M.configure(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then return nil, errors.config("options must be a table, got " .. type(opts)) end
+  for name, value in next, opts do
+    local want = OPTION_TYPES[name]
+    if not want then return nil, errors.config("unknown option '" .. tostring(name) .. "'") end
+    if type(value) ~= want then
+      return nil, errors.config("option " .. name .. " must be a " .. want .. ", got " .. type(value))
+    end
+  end
+  local cfg = {}
+  for k, v in pairs(DEFAULTS) do cfg[k] = v end
+  for k, v in next, opts do cfg[k] = v end
+
+  local token = opts.token or getenv("TOOLZZ_TOKEN")
+  if token == nil or token == "" then
+    return nil, errors.config("no token: pass the token option or set TOOLZZ_TOKEN")
+  end
+  if find(token, "[^\33-\126]") then
+    return nil, errors.config("the token must be printable ASCII: no spaces, CR, LF, NUL or other control characters")
+  end
+  cfg.token = token
+
+  for _, h in ipairs(HOSTS) do -- independent: one never changes the other
+    local url, why = parse_base_url(opts[h.option] or getenv(h.env) or h.default, h.option)
+    if not url then return nil, errors.config(why) end
+    cfg[h.option] = url
+  end
+
+  for _, name in ipairs { "timeout", "connect_timeout" } do
+    local v = cfg[name]
+    if not (v > 0 and v < 86400) then return nil, errors.config(name .. " must be a number of seconds above 0") end
+  end
+  if cfg.retries < 0 or cfg.retries > MAX_RETRIES or floor(cfg.retries) ~= cfg.retries then
+    return nil, errors.config("retries must be a whole number from 0 to " .. MAX_RETRIES)
+  end
+  for _, name in ipairs { "max_response_bytes", "max_body_bytes" } do
+    local v = cfg[name]
+    if not (v >= 1 and floor(v) == v and v < 2 ^ 40) then
+      return nil, errors.config(name .. " must be a whole number of bytes above 0")
+    end
+  end
+  if cfg.ca_file then
+    local f = io.open(cfg.ca_file, "rb")
+    if not f then return nil, errors.config("ca_file cannot be read: " .. cfg.ca_file) end
+    f:close()
+  end
+  if cfg.user_agent and find(cfg.user_agent, "%c") then
+    return nil, errors.config("user_agent must not contain control characters")
+  end
+  if cfg.transport ~= "auto" and cfg.transport ~= "curl" and cfg.transport ~= "ngx" then
+    return nil, errors.config("transport must be \"auto\", \"curl\" or \"ngx\"")
+  end
+  if cfg.transport == "ngx" and type(rawget(_G, "ngx")) ~= "table" then
+    return nil, errors.config("transport \"ngx\" works only inside nginx (lua-nginx-module)")
+  end
+  cfg.defaults = deep_copy(opts.defaults, 0)
+  return cfg
+end
+
+-- The User-Agent header: ours, then the caller's.
+function _M.user_agent(cfg)
+  local jit = rawget(_G, "jit")
+  local ua = "toolzz-lua/" .. core.version .. " (" .. (jit and jit.version or _VERSION)
+    .. "; libcurl/" .. core.curl_version .. ")"
+  if cfg.user_agent and cfg.user_agent ~= "" then ua = ua .. " " .. cfg.user_agent end
+  return ua
+end
+
+return _M

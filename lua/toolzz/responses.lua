@@ -1,0 +1,80 @@
+-- toolzz.responses: what one attempt's transport outcome means.
+--
+-- interpret(outcome...) turns a transport outcome into the decoded answer,
+-- or nil, err of the contract's kinds. It knows no operation and no retry.
+local cjson = require "cjson"
+local errors = require "toolzz.errors"
+local retry = require "toolzz.retry"
+
+local type, ipairs, pcall = type, ipairs, pcall
+local concat = table.concat
+
+local _M = {}
+
+-- Decoding uses a cjson instance of our own, whatever the application does
+-- to the shared one.
+local decoder = cjson.new()
+decoder.decode_invalid_numbers(false)
+local decode = decoder.decode
+_M.decode = decode
+
+local REASONS = {
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other", [307] = "Temporary Redirect",
+  [308] = "Permanent Redirect", [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
+  [413] = "Content Too Large", [422] = "Unprocessable Content", [425] = "Too Early",
+  [429] = "Too Many Requests", [500] = "Internal Server Error", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+-- The server's own words from a JSON error body, if it said any.
+local function server_message(data)
+  local m = data.message
+  if type(m) == "string" and m ~= "" then return m end
+  if type(m) == "table" then
+    local parts = {}
+    for _, x in ipairs(m) do
+      if type(x) == "string" then parts[#parts + 1] = x end
+    end
+    if #parts > 0 then return concat(parts, "; ") end
+  end
+  if type(data.error) == "string" and data.error ~= "" then return data.error end
+  return nil
+end
+
+local function request_id_of(headers)
+  return headers and (headers["x-request-id"] or headers["request-id"]) or nil
+end
+_M.request_id_of = request_id_of
+
+-- Turn one attempt's transport outcome into (result) or (nil, err).
+-- Transport outcome: status, body, headers | nil, kind, message, elapsed, headers.
+function _M.interpret(status, body, headers, _, fail_headers)
+  if not status then
+    return nil, errors.new(body, headers, { request_id = request_id_of(fail_headers) })
+  end
+  local request_id = request_id_of(headers)
+  if status >= 200 and status < 300 then
+    if status == 204 then return {} end
+    local ok, data = pcall(decode, body)
+    if ok and type(data) == "table" then return data end
+    local why = ok and "a JSON " .. type(data) .. ", not an object or array" or "not JSON"
+    if body == "" then why = "empty" end
+    return nil, errors.new("decode", "the " .. status .. " response body is " .. why,
+      { body = body, request_id = request_id }) -- cut to errors.BODY_CAP once scrubbed (errors.redact)
+  end
+  local data
+  if body ~= "" then
+    local ok, d = pcall(decode, body)
+    if ok and type(d) == "table" then data = d end
+  end
+  local message = data and server_message(data) or ("HTTP " .. status .. (REASONS[status] and (" " .. REASONS[status]) or ""))
+  local err = errors.new("http", message, {
+    status = status, body = body, data = data, request_id = request_id, -- body: as above
+  })
+  local retry_after = headers["retry-after"]
+  if retry_after then err.retry_after = retry.parse_retry_after(retry_after) end
+  return nil, err
+end
+
+return _M
