@@ -198,7 +198,8 @@ end
 local function scrub(s, secrets)
   for i = 1, #secrets do
     local secret = secrets[i]
-    if type(secret) == "string" and #secret >= MIN_SECRET then
+    -- every form of a secret is at least as long as the secret
+    if type(secret) == "string" and #secret >= MIN_SECRET and #s >= #secret then
       -- as is: plain search in C
       local start = find(s, secret, 1, true)
       if start then
@@ -213,7 +214,7 @@ local function scrub(s, secrets)
         s = concat(out)
       end
       -- escaped: only where there is an escape at all
-      if find(s, "[\\%%]") then
+      if find(s, "\\", 1, true) or find(s, "%", 1, true) then
         local out, pos, from, starts = {}, 1, 1, first_bytes(secret)
         while true do
           local at = find(s, starts, from)
