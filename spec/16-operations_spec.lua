@@ -205,7 +205,8 @@ describe("Part 2 answers", function()
         local res, err = call(client, name, bad, {})
         assert.is_nil(res)
         assert.equals("validation", err.kind, name)
-        assert.equals("id", err.fields[1].path)
+        local want = ({ ["calcom.list"] = "unit_id", ["gcal.list"] = "unity_id" })[name] or "id"
+        assert.equals(want, err.fields[1].path)
         assert.equals(name, err.op)
       end
     end

@@ -12,7 +12,7 @@ local responses = require "toolzz.responses"
 local retry = require "toolzz.retry"
 
 local type, pcall, tostring, rawget = type, pcall, tostring, rawget
-local interpret, request_id_of = responses.interpret, responses.request_id_of
+local interpret, unwrap, request_id_of = responses.interpret, responses.unwrap, responses.request_id_of
 
 local _M = {}
 
@@ -77,6 +77,8 @@ end
 function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, extra, sent)
   local secrets = request.secrets
   local res, err = interpret(status, rbody, headers, elapsed, extra)
+  local rule = res and request.op.unwrap
+  if rule then res, err = unwrap(rule, res, rbody, headers) end
   if err then
     err.attempts = attempt
     errors.redact(err, secrets)

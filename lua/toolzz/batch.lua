@@ -162,12 +162,17 @@ end
 local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
 
 -- client.batch(requests [, opts]) -> list of { res = } / { err = }, or nil, err
+local function batch_error(err)
+  err.op = "batch"
+  return nil, err
+end
+
 function _M.run(state, requests, opts)
-  if state.closed then return nil, errors.config("the client is closed") end
+  if state.closed then return batch_error(errors.config("the client is closed")) end
   local concurrency, on_progress = check_options(opts)
-  if not concurrency then return nil, errors.config(on_progress) end
+  if not concurrency then return batch_error(errors.config(on_progress)) end
   if type(requests) ~= "table" then
-    return nil, errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } }
+    return batch_error(errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } })
   end
   local total = #requests
   local results, done = {}, 0

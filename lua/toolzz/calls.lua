@@ -12,7 +12,7 @@ local validate = require "toolzz.validate"
 local attempts = require "toolzz.attempts"
 local patch = require "toolzz.patch"
 
-local type, ipairs, next = type, ipairs, next
+local type, ipairs = type, ipairs
 local match = string.match
 local encode = core.encode
 
@@ -35,9 +35,9 @@ local function merge_problems(problems, more)
   return problems
 end
 
-local function id_problem(id)
+local function id_problem(id, name)
   return {
-    path = "id",
+    path = name or "id",
     message = type(id) == "string" and "must be a UUID (8-4-4-4-12 hexadecimal digits)"
       or ("must be a UUID string, got " .. type(id)),
   }
@@ -51,7 +51,8 @@ end
 -- no_defaults); returns json and the secrets to scrub from errors, or nil,
 -- validation error. problems may hold earlier ones.
 local function encode_body(state, spec, fields, problems, no_defaults)
-  local secrets = spec.has_secrets and { state.cfg.token } or state.secrets
+  -- a fresh list when the body may carry secrets (never state.secrets itself)
+  local secrets = (spec.has_secrets or not state.cfg.strict) and { state.cfg.token } or state.secrets
   if type(fields) ~= "table" then
     problems[#problems + 1] = not_a_table("the body", fields)
     return nil, errors.validation(problems)
@@ -81,7 +82,7 @@ local function plain_request(state, op, a, b)
   local problems, id, fields = {}, nil, a
   if op.after then
     id, fields = a, b
-    if not validate.is_uuid(id) then problems[1] = id_problem(id) end
+    if not validate.is_uuid(id) then problems[1] = id_problem(id, op.id_name) end
   end
   local body, secrets
   if op.schema then
@@ -112,31 +113,6 @@ local function finish(job, res, err)
   return job
 end
 
--- A list answer unwrapped: the records under op.unwrap.key, only those of
--- op.unwrap.type when it says so. Another shape is a decode error.
-local function unwrap(op, res)
-  local rule = op.unwrap
-  local list = res[rule.key]
-  if type(list) ~= "table" then
-    return nil, errors.new("decode", "the answer has no \"" .. rule.key .. "\" list")
-  end
-  local out = {}
-  for k in next, list do
-    if type(k) ~= "number" then
-      return nil, errors.new("decode", "the answer's \"" .. rule.key .. "\" is an object, not a list")
-    end
-  end
-  for i = 1, #list do
-    local record = list[i]
-    if type(record) ~= "table" then
-      return nil, errors.new("decode", "the answer's \"" .. rule.key .. "\" holds a " .. type(record)
-        .. ", not a record")
-    end
-    if not rule.type or record.type == rule.type then out[#out + 1] = record end
-  end
-  return out
-end
-
 -- Start a call: a job whose .request is to be performed next, or whose
 -- .res / .err is already final (validation failed, dry-run write).
 function _M.start(state, op, a, b)
@@ -151,6 +127,8 @@ function _M.start(state, op, a, b)
     else
       changes = patch.raw_copy(b)
       validate.check_changes(op.patch.write.schema, changes, state.cfg.strict, problems)
+      local _, json_problems = encode(changes, state.cfg.max_body_bytes) -- what JSON cannot carry
+      if json_problems then merge_problems(problems, json_problems) end
     end
     if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
     job.id, job.changes = a, changes
@@ -169,19 +147,20 @@ end
 function _M.advance(state, job, res, err)
   if err then return finish(job, nil, err) end
   local op = job.op
-  if op.unwrap then
-    local list, why = unwrap(op, res)
-    return finish(job, list, why)
-  end
   if job.step ~= "get" then return finish(job, res) end
   -- a patch whose GET answered: merge, validate, and PUT
   job.step = "update"
   local write = op.patch.write
   local problems = patch.unfit(write.schema, res)
-  if #problems > 0 then return finish(job, nil, errors.validation(problems)) end
-  local body = patch.merge(write.schema, patch.body_of(write.schema, res), job.changes)
-  local json, secrets = encode_body(state, write.schema, body, {}, true)
-  if not json then return finish(job, nil, secrets) end
+  if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
+  local base = patch.body_of(write.schema, res)
+  local read = patch.secrets_of(write.schema, base, {}) -- kept secret even when changed
+  local body = patch.merge(write.schema, base, job.changes)
+  local json, secrets_or_err = encode_body(state, write.schema, body, {}, true)
+  if not json then return finish(job, nil, errors.redact(secrets_or_err, read)) end
+  local secrets = secrets_or_err
+  if secrets == state.secrets then secrets = { state.cfg.token } end
+  for i = 1, #read do secrets[#secrets + 1] = read[i] end
   local request = new_request(state, write, job.id, json, secrets)
   if state.cfg.dry_run then return finish(job, dry_result(request)) end
   job.request = request

@@ -107,7 +107,11 @@ function _M.module_groups(target)
     group[verb] = method(group, function(a, b)
       if not default_client then
         local client, err = _M.new()
-        if not client then return nil, err end
+        if not client then
+          err.op = group_name .. "." .. verb
+          if op.patch then err.step = "get" end
+          return nil, err
+        end
         default_client = client
       end
       return default_client[group_name][verb](a, b)

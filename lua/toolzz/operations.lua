@@ -6,7 +6,8 @@
 -- is sent), how its answer is unwrapped (`unwrap`: the list under `key`,
 -- only records of `type`), and whether it is idempotent (may be retried
 -- after it possibly reached the server; POST is not). A `patch` entry
--- names the read and the write it is made of. Client and module-level
+-- names the read and the write it is made of. `id_name` is how errors name
+-- the id argument when it is not "id". Client and module-level
 -- methods are built from this list in one loop (toolzz.client); the request
 -- path (toolzz.calls) reads nothing else.
 local schema = require "toolzz.schema"
@@ -19,7 +20,7 @@ local CATALOGUE = {
   { name = "calcom.get", method = "GET", host = "converflow_url",
     path = "/api/v1/calcom/integration/{id}" },
   { name = "calcom.list", method = "GET", host = "converflow_url",
-    path = "/api/v1/calcom/integration/unit/{id}", unwrap = { key = "data" } },
+    path = "/api/v1/calcom/integration/unit/{id}", id_name = "unit_id", unwrap = { key = "data" } },
   { name = "calcom.create", method = "POST", host = "converflow_url",
     path = "/api/v1/calcom/integration", schema = schema.calcom_create },
   { name = "calcom.update", method = "PUT", host = "base_url",
@@ -29,7 +30,7 @@ local CATALOGUE = {
   { name = "gcal.get", method = "GET", host = "base_url",
     path = "/api/v1/functions/{id}" },
   { name = "gcal.list", method = "GET", host = "base_url",
-    path = "/api/v1/functions/unity/{id}", unwrap = { key = "items", type = "google-calendar" } },
+    path = "/api/v1/functions/unity/{id}", id_name = "unity_id", unwrap = { key = "items", type = "google-calendar" } },
   { name = "gcal.create", method = "POST", host = "base_url",
     path = "/api/v1/functions/", schema = schema.gcal_create },
   { name = "gcal.update", method = "PUT", host = "base_url",

@@ -4,9 +4,7 @@
 local null = require("cjson").null
 local array_mt = require("toolzz.core").array_mt
 
-local type, next, pairs, tostring, getmetatable, setmetatable =
-  type, next, pairs, tostring, getmetatable, setmetatable
-local sub = string.sub
+local type, next, pairs, getmetatable, setmetatable = type, next, pairs, getmetatable, setmetatable
 
 local _M = {}
 
@@ -36,15 +34,18 @@ end
 
 -- A raw copy of a caller's changes, so that no __index or __pairs of theirs
 -- runs while they are validated and merged; toolzz.array's marker is kept.
-local function raw_copy(v, depth)
+-- A cycle stays a cycle (the encoder then reports it as one).
+local function raw_copy(v, depth, seen)
   if type(v) ~= "table" or depth > 64 then return v end
+  if seen[v] then return seen[v] end
   local out = {}
-  for k, x in next, v do out[k] = raw_copy(x, depth + 1) end
+  seen[v] = out
+  for k, x in next, v do out[k] = raw_copy(x, depth + 1, seen) end
   if getmetatable(v) == array_mt then setmetatable(out, array_mt) end
   return out
 end
 function _M.raw_copy(changes)
-  return raw_copy(changes, 0)
+  return raw_copy(changes, 0, {})
 end
 
 -- An array's items reduced to their request fields (schema `items`).
@@ -99,9 +100,9 @@ function _M.unfit(spec, record)
   for i = 1, #order do
     local name = order[i]
     local field = spec.fields[name]
-    if field.type == "const" and record[name] ~= field.value then
-      problems[#problems + 1] = { path = name, message = 'is "' .. sub(tostring(record[name]), 1, 64) .. '", not "'
-        .. field.value .. '": this record cannot be patched as a ' .. (spec.title or spec.name) }
+    if field.type == "const" and record[name] ~= field.value then -- the server's value is not quoted
+      problems[#problems + 1] = { path = name, message = 'is not "' .. field.value
+        .. '": this record cannot be patched as a ' .. (spec.title or spec.name) }
     elseif field.type == "object" and field.required and field.from and type(at(record, field.from)) ~= "table" then
       problems[#problems + 1] = { path = name, message = "the record has no " .. field.from[1]
         .. " row to read it from" }
@@ -109,6 +110,22 @@ function _M.unfit(spec, record)
   end
   return problems
 end
+
+-- The values of the secret fields of body (schema `secret`), appended to
+-- out: what a record read held, to scrub from every later error even when
+-- the changes replace it (a rotated googleToken).
+local function secrets_of(spec, body, out)
+  for name, field in pairs(spec.fields) do
+    local v = body[name]
+    if field.secret and type(v) == "string" then
+      out[#out + 1] = v
+    elseif field.type == "object" and type(v) == "table" then
+      secrets_of(field, v, out)
+    end
+  end
+  return out
+end
+_M.secrets_of = secrets_of
 
 -- Merge changes into body (in place): objects the schema knows merge key by
 -- key, arrays and scalars replace, null removes an optional field or sets a

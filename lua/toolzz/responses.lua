@@ -6,7 +6,7 @@ local cjson = require "cjson"
 local errors = require "toolzz.errors"
 local retry = require "toolzz.retry"
 
-local type, ipairs, pcall = type, ipairs, pcall
+local type, ipairs, pcall, next = type, ipairs, pcall, next
 local concat = table.concat
 
 local _M = {}
@@ -80,6 +80,31 @@ function _M.interpret(status, body, headers, _, fail_headers)
   local retry_after = headers["retry-after"]
   if retry_after then err.retry_after = retry.parse_retry_after(retry_after) end
   return nil, err
+end
+
+-- A list answer unwrapped by an operation's rule: the records under
+-- rule.key, only those of rule.type when it says so. Another shape is a
+-- decode error (with the body and request id, like any decode error).
+function _M.unwrap(rule, res, body, headers)
+  local list, why = res[rule.key], nil
+  if type(list) ~= "table" then
+    why = "has no \"" .. rule.key .. "\" list"
+  else
+    for k, record in next, list do
+      if type(k) ~= "number" then why = "has an object as \"" .. rule.key .. "\", not a list" break end
+      if type(record) ~= "table" then why = "has a " .. type(record) .. " in \"" .. rule.key .. "\", not a record" break end
+    end
+  end
+  if why then
+    return nil, errors.new("decode", "the answer " .. why,
+      { body = errors.cap_body(body), request_id = request_id_of(headers) })
+  end
+  local out = {}
+  for i = 1, #list do
+    local record = list[i]
+    if not rule.type or record.type == rule.type then out[#out + 1] = record end
+  end
+  return out
 end
 
 return _M

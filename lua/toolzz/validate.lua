@@ -114,6 +114,11 @@ end
 
 -- ---- compilation --------------------------------------------------------
 
+-- Names of secret fields in any compiled schema: in non-strict mode an
+-- unknown field of such a name (an apiKey sent through an update) is kept
+-- as a secret too.
+local SECRET_NAMES = {}
+
 -- Give each object spec a sorted field list, once.
 local function compile(spec)
   if spec.order then return spec end
@@ -128,6 +133,7 @@ local function compile(spec)
     if field.default == schema.NULL then field.default = null end
     if field.default == schema.EMPTY_ARRAY then field.default = setmetatable({}, array_mt) end
     if field.default ~= nil or field.type == "array" then filled[#filled + 1] = name end
+    if field.secret then SECRET_NAMES[name] = true end
   end
   sort(order)
   sort(filled)
@@ -284,6 +290,11 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
       end
     end
     if message then problems[#problems + 1] = { path = join(prefix, name), message = message } end
+  end
+  if not strict and secrets then
+    for k, v in next, obj do
+      if SECRET_NAMES[k] and not known[k] and type(v) == "string" then secrets[#secrets + 1] = v end
+    end
   end
   if strict then
     local unknown
