@@ -97,7 +97,7 @@ function _M.unwrap(rule, res, body, headers)
   end
   if why then
     return nil, errors.new("decode", "the answer " .. why,
-      { body = errors.cap_body(body), request_id = request_id_of(headers) })
+      { body = body, request_id = request_id_of(headers) }) -- cut once scrubbed (errors.redact)
   end
   local out = {}
   for i = 1, #list do
