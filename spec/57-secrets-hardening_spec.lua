@@ -222,4 +222,128 @@ describe("secrets against a hostile server", function()
       assert.equals('{"message":"caf\\u00e9 50%25 a\\/b %zz \\\\"}', err.body)
     end)
   end)
+
+  describe("in request ids", function()
+    -- item 6: a 2xx answer whose X-Request-Id is the token
+    for _, form in ipairs { { "as is", function(x) return x end }, { "percent-encoded", percent } } do
+      it("are scrubbed from on_response's info on a 2xx answer (" .. form[1] .. ")", function()
+        S.faults { { status = 200, request_id = form[2](TOKEN) } }
+        local res, err, seen = observe({}, function(client) return client.gcal.update(H.UUID, H.gcal_body()) end)
+        assert.is_nil(err)
+        assert.is_table(res)
+        assert.equals(2, #seen)
+        assert.equals("[REDACTED]", seen[2].request_id)
+        assert.is_nil(leak(seen))
+      end)
+    end
+
+    it("are scrubbed from on_response's info in a batch and from every error", function()
+      S.faults { { status = 200, request_id = TOKEN }, { status = 404, request_id = "x" .. TOKEN } }
+      local results, _, seen = observe({}, function(client)
+        return client.batch { { "gcal", H.UUID, H.gcal_body() }, { "calcom", H.UUID, H.calcom_body() } }
+      end)
+      assert.is_table(results[1].res)
+      assert.equals("http", results[2].err.kind)
+      assert.equals(4, #seen)
+      assert.is_nil(leak { results[2].err, tostring(results[2].err), seen })
+    end)
+  end)
+
+  describe("in on_progress failures", function()
+    -- item 10: the batch's own secrets, not only the bearer token
+    it("are scrubbed of every item's secrets, raw and escaped", function()
+      local body = H.gcal_body()
+      body.googleCalendar.googleToken = SLASHED
+      local invalid = H.gcal_body()
+      invalid.googleCalendar.googleToken = H.GOOGLE_TOKEN
+      invalid.userId = "not a uuid"
+      local printed = {}
+      local real = io.stderr
+      io.stderr = { write = function(_, ...) -- luacheck: ignore 122
+        for _, x in ipairs { ... } do printed[#printed + 1] = tostring(x) end
+      end }
+      local client = H.client()
+      local ok, results = pcall(client.batch, { { "gcal", H.UUID, body }, { "gcal", H.UUID, invalid } }, {
+        on_progress = function(done)
+          error(("progress %d: %s %s %s %s"):format(done, SLASHED, json_slash(SLASHED), percent(H.GOOGLE_TOKEN), TOKEN))
+        end,
+      })
+      io.stderr = real -- luacheck: ignore 122
+      client:close()
+      assert(ok, results)
+      assert.is_table(results[1].res)
+      assert.equals("validation", results[2].err.kind)
+      printed = table.concat(printed)
+      assert.truthy(printed:find("on_progress failed", 1, true), printed)
+      assert.is_nil(leak(printed))
+    end)
+  end)
+
+  describe("and proxies", function()
+    -- item 11: a plain http:// loopback base_url never goes through a proxy
+    local function proxy_url() return "http://127.0.0.1:" .. H.closed_port() end
+
+    it("a proxy option is not used for a loopback base_url (http and https)", function()
+      for _, opts in ipairs {
+        { base_url = H.env.http_url },
+        { base_url = H.env.tls_url, ca_file = H.env.ca_file },
+        { base_url = H.env.http_url:gsub("127%.0%.0%.1", "localhost") },
+      } do
+        opts.proxy = proxy_url() -- nothing listens there: a proxied call fails
+        local client = H.client(opts)
+        local res, err = H.gcal(client)
+        client:close()
+        assert.is_nil(err, tostring(err) .. " (" .. opts.base_url .. ")")
+        assert.is_table(res)
+      end
+    end)
+
+    it("the proxy option still applies to other hosts", function()
+      local port = H.closed_port()
+      local client = H.client { base_url = "https://toolzz.invalid", proxy = "http://127.0.0.1:" .. port }
+      local _, err = H.gcal(client)
+      client:close()
+      assert.equals("network", err.kind)
+      assert.truthy(err.message:find(tostring(port), 1, true), "the proxy was tried: " .. tostring(err))
+    end)
+
+    it("http_proxy and HTTPS_PROXY from the environment are not used for a loopback base_url", function()
+      local interpreter = H.flavour
+      local code = "package.path = 'spec/?.lua;' .. package.path; local H = require 'helpers'; "
+        .. "local c = H.client(); local res, err = H.gcal(c); io.write(res and 'ok' or tostring(err))"
+      local p = "http://127.0.0.1:" .. H.closed_port()
+      local pipe = assert(io.popen("http_proxy=" .. p .. " HTTPS_PROXY=" .. p .. " ALL_PROXY=" .. p
+        .. " no_proxy= NO_PROXY= " .. interpreter .. " -e \"" .. code .. "\" 2>&1"))
+      local out = pipe:read("*a")
+      pipe:close()
+      assert.equals("ok", out)
+    end)
+  end)
+
+  describe("and plain http", function()
+    -- item 12: only real loopback addresses may be spoken to in clear
+    local toolzz = require "toolzz"
+    for _, url in ipairs {
+      "http://127.0.0.300", "http://127.999.999.999", "http://127.0.0.256:8080", "http://127.1",
+      "http://127.0.0.01", "http://127.00.0.1", "http://0127.0.0.1", "http://127.0.0.1.nip.io",
+      "http://127.0.0.1.", "http://[::2]", "http://[0:0:0:0:0:0:0:2]", "http://localhost.example.com",
+    } do
+      it("is refused to " .. url, function()
+        for _, option in ipairs { "base_url", "converflow_url" } do
+          local client, err = toolzz.new { token = TOKEN, [option] = url }
+          assert.is_nil(client, option .. " " .. url .. " was accepted")
+          assert.equals("config", err.kind)
+          assert.truthy(err.message:find("loopback", 1, true), tostring(err))
+        end
+      end)
+    end
+    for _, url in ipairs { "http://127.0.0.1", "http://127.255.255.255:8080", "http://127.0.0.0",
+                           "http://LOCALHOST:1", "http://[::1]:8080", "http://127.10.200.3/api" } do
+      it("is allowed to " .. url, function()
+        local client, err = toolzz.new { token = TOKEN, base_url = url }
+        assert.is_nil(err)
+        client:close()
+      end)
+    end
+  end)
 end)

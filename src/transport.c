@@ -54,6 +54,7 @@ typedef struct transport {
   long timeout_ms, connect_timeout_ms;
   size_t max_body, max_head;
   char *ca_file, *ca_path, *proxy;
+  char *noproxy; /* hosts never reached through a proxy (CURLOPT_NOPROXY) */
   int http2;
   int closed;
   int fresh_handles; /* libcurl < 8.1.0: never reuse an easy handle (see start) */
@@ -142,6 +143,7 @@ static slot *new_slot(transport *t) {
   if (t->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
   if (t->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, t->ca_path);
   if (t->proxy) curl_easy_setopt(e, CURLOPT_PROXY, t->proxy);
+  if (t->noproxy) curl_easy_setopt(e, CURLOPT_NOPROXY, t->noproxy);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
@@ -432,6 +434,7 @@ static int l_transport_new(lua_State *L) {
   t->ca_file = dup_opt_string(L, 1, "ca_file");
   t->ca_path = dup_opt_string(L, 1, "ca_path");
   t->proxy = dup_opt_string(L, 1, "proxy");
+  t->noproxy = dup_opt_string(L, 1, "noproxy");
 
   lua_getfield(L, 1, "headers");
   n = lua_istable(L, -1) ? (int)tz_rawlen(L, -1) : 0;
@@ -471,6 +474,8 @@ static int l_transport_close(lua_State *L) {
   free(t->ca_path);
   free(t->proxy);
   t->ca_file = t->ca_path = t->proxy = NULL;
+  free(t->noproxy);
+  t->noproxy = NULL;
   t->closed = 1;
   return 0;
 }

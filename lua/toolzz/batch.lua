@@ -24,23 +24,48 @@ local _M = {}
 _M.DEFAULT_CONCURRENCY = 8
 _M.MAX_CONCURRENCY = 256
 
+-- Batch options, read raw (no __index of the caller's runs).
 local function check_options(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then return nil, "batch options must be a table" end
-  local concurrency = opts.concurrency or _M.DEFAULT_CONCURRENCY
+  local concurrency = rawget(opts, "concurrency") or _M.DEFAULT_CONCURRENCY
+  local on_progress = rawget(opts, "on_progress")
   if type(concurrency) ~= "number" or concurrency < 1 or concurrency > _M.MAX_CONCURRENCY
      or floor(concurrency) ~= concurrency then
     return nil, "concurrency must be a whole number from 1 to " .. _M.MAX_CONCURRENCY
   end
-  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+  if on_progress ~= nil and type(on_progress) ~= "function" then
     return nil, "on_progress must be a function"
   end
   for k in next, opts do
     if k ~= "concurrency" and k ~= "on_progress" then
-      return nil, "unknown batch option '" .. tostring(k) .. "'"
+      local name = type(k) == "string" and ("'" .. k:sub(1, 64) .. "'") or ("(a " .. type(k) .. " key)")
+      return nil, "unknown batch option " .. name
     end
   end
-  return concurrency, opts.on_progress
+  return concurrency, on_progress
+end
+
+-- The length of a caller's list, read raw (no __len or __index of theirs).
+local function raw_length(list)
+  local n = 0
+  while rawget(list, n + 1) ~= nil do n = n + 1 end
+  return n
+end
+
+-- Append to out the strings a caller's fields hold in the schema's secret
+-- fields (googleToken, apiKey), read raw.
+local function secrets_in(spec, fields, out)
+  if not spec or type(fields) ~= "table" then return out end
+  for name, field in pairs(spec.fields) do
+    local v = rawget(fields, name)
+    if field.secret and type(v) == "string" then
+      out[#out + 1] = v
+    elseif field.type == "object" then
+      secrets_in(field, v, out)
+    end
+  end
+  return out
 end
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
@@ -174,20 +199,32 @@ function _M.run(state, requests, opts)
   if type(requests) ~= "table" then
     return batch_error(errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } })
   end
-  local total = #requests
+  local total = raw_length(requests)
   local results, done = {}, 0
+  -- what an on_progress failure is scrubbed of: the token, every item's secrets
+  local secrets = { state.cfg.token }
+  if on_progress then
+    for i = 1, total do
+      local r = rawget(requests, i)
+      local op = operation_of(r)
+      if op then -- the body comes after the id when the path has one; a patch's changes too
+        local spec = op.schema or (op.patch and op.patch.write.schema)
+        secrets_in(spec, rawget(r, (op.after or op.patch) and 3 or 2), secrets)
+      end
+    end
+  end
   local function finish(index, res, err)
     results[index] = err and { err = err } or { res = res }
     done = done + 1
     if on_progress then
       local ok, failure = pcall(on_progress, done, total)
-      if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(tostring(failure), { state.cfg.token })) end
+      if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(errors.describe(failure), secrets)) end
     end
   end
 
   local items = { by_index = {} }
   for i = 1, total do
-    local r = requests[i]
+    local r = rawget(requests, i)
     local op = operation_of(r)
     if not op then
       local err = errors.validation { { path = "[" .. i .. "]", message = "each request must be one of " .. FORMS } }

@@ -4,8 +4,8 @@
 -- __tostring reads as one line. Secrets (the bearer token, a googleToken from
 -- the request) are scrubbed from every string in it before it reaches the
 -- caller: see redact().
-local setmetatable, getmetatable, tostring, tonumber, type, pairs, ipairs, next =
-  setmetatable, getmetatable, tostring, tonumber, type, pairs, ipairs, next
+local setmetatable, getmetatable, tostring, tonumber, type, pairs, ipairs, next, pcall =
+  setmetatable, getmetatable, tostring, tonumber, type, pairs, ipairs, next, pcall
 local concat = table.concat
 local find, sub, gsub, char, byte = string.find, string.sub, string.gsub, string.char, string.byte
 local floor = math.floor
@@ -92,6 +92,14 @@ function _M.validation(fields)
   local message = (#fields == 1 and "1 invalid field: " or (#fields .. " invalid fields: "))
     .. concat(shown, "; ")
   return _M.new("validation", message, { fields = fields })
+end
+
+-- A caller's error value (a hook's, on_progress's) as text, never raising:
+-- its __tostring may itself raise or give something that is not a string.
+function _M.describe(value)
+  local ok, text = pcall(tostring, value)
+  if ok and type(text) == "string" then return text end
+  return "(a " .. type(value) .. " that cannot be shown: its __tostring failed)"
 end
 
 function _M.config(message)
