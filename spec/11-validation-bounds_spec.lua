@@ -1,7 +1,8 @@
 -- Validation against a hostile caller (issue 9, item 18): its time grows
 -- linearly with the input, "did you mean" hints are given for short keys only,
 -- and what an error holds is bounded: a path is shown up to about 100 bytes,
--- then cut with an ellipsis, whatever the key.
+-- then cut with an ellipsis, whatever the key. Timings are not taken under
+-- valgrind or the sanitizers (#no_valgrind).
 local H = require "helpers"
 
 local stand_in = H.stand_in
@@ -10,10 +11,12 @@ local SHOWN = 100 + #"…" -- the longest path an error shows
 local ELLIPSIS = "…"
 
 local function elapsed(fn)
+  collectgarbage("collect") -- time this call, not the collection of the last one's garbage
   local t = H.now()
   local a, b = fn()
   return H.now() - t, a, b
 end
+
 
 -- An update that must be refused by validation, with nothing sent: its
 -- error and how long it took.
@@ -26,6 +29,13 @@ local function refused(client, body, endpoint)
   assert.equals("validation", err.kind, tostring(err))
   assert.equals(0, stand_in.stats().requests, "a refused call sent a request")
   return err, took
+end
+
+-- The shorter of two timings of refused(...): less noise on a busy machine.
+local function best_of_two(...)
+  local err, a = refused(...)
+  local _, b = refused(...)
+  return err, a < b and a or b
 end
 
 -- Every field of err and tostring(err) bounded; returns the longest path.
@@ -58,7 +68,7 @@ describe("validation bounds", function()
     { "an unknown key of 1 MB of dots", function() return ("."):rep(MB) end },
     { "an unknown key of 1 MB of multibyte characters", function() return ("é"):rep(MB / 2) end },
   } do
-    it(case[1] .. " is refused quickly, with its path cut and no hint", function()
+    it(case[1] .. " is refused quickly, with its path cut and no hint #no_valgrind", function()
       local body = H.calcom_body()
       body[case[2]()] = 1
       local err, took = refused(strict, body)
@@ -73,7 +83,7 @@ describe("validation bounds", function()
     end)
   end
 
-  it("a key of 512 KiB of dots holding what JSON cannot carry is refused quickly (strict or not)", function()
+  it("a key of 512 KiB of dots holding what JSON cannot carry is refused quickly (strict or not) #no_valgrind", function()
     for _, client in ipairs { strict, lax } do
       for _, value in ipairs { { print }, print, { { 0 / 0 } } } do
         local body = H.gcal_body()
@@ -85,26 +95,26 @@ describe("validation bounds", function()
     end
   end)
 
-  it("validation time grows linearly with a key's length (strict or not)", function()
+  it("validation time grows linearly with a key's length (strict or not) #no_valgrind", function()
     for _, client in ipairs { strict, lax } do
       local times = {}
       for i, size in ipairs { MB / 16, MB / 4 } do
         local body = H.calcom_body()
         body[("createBookingEnabled."):rep(math.floor(size / 21))] = { print }
         local _
-        _, times[i] = refused(client, body)
+        _, times[i] = best_of_two(client, body)
       end
       -- four times the input: at most about four times the time (plus noise)
       assert.truthy(times[2] < 8 * times[1] + 0.05, ("%.4f s then %.4f s"):format(times[1], times[2]))
     end
   end)
 
-  it("100000 unknown keys are all reported, in time linear in their number, with a bounded message", function()
+  it("100000 unknown keys are all reported, in time linear in their number, with a bounded message #no_valgrind", function()
     local times = {}
-    for i, n in ipairs { 25000, 100000 } do
+    for i, n in ipairs { 50000, 100000 } do
       local body = H.calcom_body()
       for k = 1, n do body["titel" .. k] = k end
-      local err, took = refused(strict, body)
+      local err, took = best_of_two(strict, body)
       local unknown = 0
       for _, f in ipairs(err.fields) do
         if f.message:find("is not a field", 1, true) then unknown = unknown + 1 end
@@ -113,7 +123,8 @@ describe("validation bounds", function()
       assert_bounded(err)
       times[i] = took
     end
-    assert.truthy(times[2] < 8 * times[1] + 0.2, ("%.3f s then %.3f s"):format(times[1], times[2]))
+    -- twice the keys: about twice the time (sorting them adds a little)
+    assert.truthy(times[2] < 4 * times[1] + 0.2, ("%.3f s then %.3f s"):format(times[1], times[2]))
   end)
 
   it("a short typo still gets its hint", function()
