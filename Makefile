@@ -20,7 +20,7 @@ inc_luajit := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/incl
 CORES    := $(foreach l,$(LUAS),$(BUILD)/$(l)/toolzz/core.so)
 
 .PHONY: build deps demo test check lint unit install-test valgrind server-start server-stop \
-        bench fuzz sanitize clean tzdata
+        bench fuzz sanitize clean tzdata dist
 
 build: $(CORES)
 
@@ -48,6 +48,7 @@ demo: deps
 	  TOOLZZ_CONVERFLOW_URL=$$TOOLZZ_TEST_CONVERFLOW_HTTP_URL \
 	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" \
 	  lua5.4 examples/demo.lua
+	@BUILD=$(BUILD) tools/demo-cli
 
 test: deps
 	@tools/run-tests
@@ -63,6 +64,11 @@ fuzz: deps
 sanitize: deps
 	@spec/server/ctl start
 	@eval "$$(spec/server/ctl env --export)"; tools/test-sanitize
+
+# The source rock of the release (rockspec/toolzz-<version>.rockspec) in
+# $(BUILD)/dist; `make test` installs one into a throwaway tree (tools/test-dist).
+dist:
+	@tools/make-dist $(BUILD)/dist
 
 clean:
 	-spec/server/ctl stop

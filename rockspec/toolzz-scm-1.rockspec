@@ -22,6 +22,7 @@ and a libcurl transport in C (toolzz.core), or nginx cosockets inside OpenResty.
 dependencies = {
   "lua >= 5.1",
   "lua-cjson",
+  "argparse", -- the toolzz command
 }
 
 -- Only the library is checked: a header check would miss multiarch include
@@ -45,6 +46,10 @@ build = {
     ["toolzz.attempts"] = "lua/toolzz/attempts.lua",
     ["toolzz.batch"] = "lua/toolzz/batch.lua",
     ["toolzz.calls"] = "lua/toolzz/calls.lua",
+    ["toolzz.cli"] = "lua/toolzz/cli/init.lua",
+    ["toolzz.cli.input"] = "lua/toolzz/cli/input.lua",
+    ["toolzz.cli.output"] = "lua/toolzz/cli/output.lua",
+    ["toolzz.cli.progress"] = "lua/toolzz/cli/progress.lua",
     ["toolzz.client"] = "lua/toolzz/client.lua",
     ["toolzz.errors"] = "lua/toolzz/errors.lua",
     ["toolzz.ngx"] = "lua/toolzz/ngx.lua",
@@ -53,9 +58,14 @@ build = {
     ["toolzz.patch"] = "lua/toolzz/patch.lua",
     ["toolzz.responses"] = "lua/toolzz/responses.lua",
     ["toolzz.retry"] = "lua/toolzz/retry.lua",
-    ["toolzz.testing"] = "lua/toolzz/testing.lua",
     ["toolzz.schema"] = "lua/toolzz/schema.lua",
+    ["toolzz.testing"] = "lua/toolzz/testing.lua",
     ["toolzz.tzdata"] = "lua/toolzz/tzdata.lua",
     ["toolzz.validate"] = "lua/toolzz/validate.lua",
   },
+  install = {
+    bin = { toolzz = "bin/toolzz" },
+  },
+  -- LuaLS definitions, into the rock's directory (luarocks show toolzz)
+  copy_directories = { "types" },
 }

@@ -12,7 +12,7 @@
 #pragma GCC visibility push(hidden)
 #endif
 
-#define TOOLZZ_VERSION "0.1.0"
+#define TOOLZZ_VERSION "0.2.0"
 
 /* Defaults, in one place. */
 #define DEFAULT_MAX_DEPTH          64          /* JSON nesting levels */

@@ -2,7 +2,7 @@
 --
 --   local results = client.batch({ { "calcom.get", id }, { "gcal.patch", id2, changes },
 --                                  { "calcom", id3, fields } },  -- Part 1 form: update
---                                { concurrency = 8, on_progress = function(done, total) end })
+--                                { concurrency = 8, on_progress = function(done, total, i, result) end })
 --   results[i] = { res = decoded } or { err = err }, in input order
 --
 -- Every item is validated first (a bad item never spoils the others), then
@@ -217,7 +217,7 @@ function _M.run(state, requests, opts)
     results[index] = err and { err = err } or { res = res }
     done = done + 1
     if on_progress then
-      local ok, failure = pcall(on_progress, done, total)
+      local ok, failure = pcall(on_progress, done, total, index, results[index])
       if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(errors.describe(failure), secrets)) end
     end
   end

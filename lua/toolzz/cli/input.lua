@@ -1,0 +1,218 @@
+-- toolzz.cli.input: what the toolzz command reads. A body from a JSON file
+-- or stdin, the --set PATH=VALUE and --set-file PATH=FILE assignments laid
+-- over it, and the lines of a batch file.
+--
+-- Every function returns its result, or nil and a message for the user:
+-- nothing here raises on bad input.
+local core = require "toolzz.core"
+local cjson = require "cjson"
+
+local type, pcall, tonumber, tostring, next, ipairs, setmetatable, rawget =
+  type, pcall, tonumber, tostring, next, ipairs, setmetatable, rawget
+local find, match, gsub, gmatch = string.find, string.match, string.gsub, string.gmatch
+local concat = table.concat
+
+local _M = {}
+
+local null = cjson.null
+
+-- A decoder of our own: JSON null is toolzz.null, NaN and Infinity are not JSON.
+local decoder = cjson.new()
+decoder.decode_invalid_numbers(false)
+
+-- JSON text -> value, or nil, message.
+local function decode(text)
+  local ok, value = pcall(decoder.decode, text)
+  if ok then return value end
+  return nil, (gsub(tostring(value), "^.-:%d+: ", ""))
+end
+_M.decode = decode
+
+-- Schema field types whose values are JSON strings.
+local STRING_TYPES = {
+  string = true, uuid = true, timezone = true, email = true, url = true, digits = true, const = true,
+}
+
+-- The spec of the field at `keys` in an object schema, or nil.
+local function field_spec(spec, keys)
+  for i = 1, #keys do
+    local fields = type(spec) == "table" and spec.fields
+    if type(fields) ~= "table" then return nil end
+    spec = rawget(fields, keys[i])
+  end
+  return spec
+end
+_M.field_spec = field_spec
+
+-- The value of --set PATH=TEXT: TEXT as JSON when it parses as JSON, else
+-- TEXT itself. Where the schema says the field holds a string, a JSON number
+-- or boolean is taken as its text (googleId=109876543210987654321 stays
+-- exact); `null` is always toolzz.null. `[]` is written back as an array.
+function _M.parse_value(text, spec)
+  local value = decode(text)
+  if value == nil then return text end
+  if value == null or type(value) == "string" then return value end
+  if type(spec) == "table" and STRING_TYPES[spec.type] and type(value) ~= "table" then
+    return text
+  end
+  if type(value) == "table" and next(value) == nil and find(text, "^%s*%[") then
+    setmetatable(value, core.array_mt)
+  end
+  return value
+end
+
+-- "a.b.c=value" -> { "a", "b", "c" }, "value"; or nil, message.
+-- A key of digits is an array index (outputs.1.type).
+function _M.split_assignment(text)
+  local path, value = match(text, "^([^=]*)=(.*)$")
+  if not path then return nil, "'" .. text .. "' is not PATH=VALUE" end
+  if path == "" then return nil, "'" .. text .. "' has no path before '='" end
+  local keys = {}
+  for key in gmatch(path .. ".", "([^.]*)%.") do
+    if key == "" then return nil, "'" .. path .. "' has an empty key" end
+    local index = match(key, "^[1-9]%d*$") and tonumber(key)
+    keys[#keys + 1] = index or key
+  end
+  return keys, value
+end
+
+-- Set body[keys[1]][keys[2]]... = value, making the objects on the way.
+-- Returns true, or nil, message when a step is not an object.
+function _M.set_path(body, keys, value)
+  local node = body
+  for i = 1, #keys - 1 do
+    local key = keys[i]
+    local child = node[key]
+    if child == nil then
+      child = {}
+      node[key] = child
+    elseif type(child) ~= "table" then
+      local where = {}
+      for k = 1, i do where[k] = tostring(keys[k]) end
+      return nil, "'" .. concat(where, ".") .. "' is not an object"
+    end
+    node = child
+  end
+  node[keys[#keys]] = value
+  return true
+end
+
+-- A reader of files named on the command line, where "-" is stdin (read once).
+function _M.reader(stdin)
+  local stdin_used = false
+  return function(path)
+    local file, why, content
+    if path == "-" then
+      if stdin_used then return nil, "stdin ('-') can be read only once" end
+      stdin_used = true
+      content = stdin:read("*a")
+      if content == nil then return nil, "stdin cannot be read" end
+      return content
+    end
+    file, why = io.open(path, "rb")
+    if not file then return nil, why end
+    content, why = file:read("*a")
+    file:close()
+    if content == nil then return nil, path .. ": " .. tostring(why) end
+    return content
+  end
+end
+
+-- A JSON object from a file; the file's name is in every message.
+function _M.read_object(read, path)
+  local text, why = read(path)
+  if not text then return nil, why end
+  local value
+  value, why = decode(text)
+  local name = path == "-" and "stdin" or path
+  if value == nil then return nil, name .. ": not JSON: " .. why end
+  if type(value) ~= "table" or (next(value) ~= nil and value[1] ~= nil) then
+    return nil, name .. ": not a JSON object"
+  end
+  return value
+end
+
+-- The body (or changes) a command sends: the object in `file` if one is
+-- given, then each assignment in command-line order. An assignment is
+-- { "set", "PATH=VALUE" } or { "set_file", "PATH=FILE" }; `spec` (the
+-- endpoint's schema) tells which fields hold strings. Returns the body and
+-- the values read by --set-file (secrets to keep out of any output), or nil,
+-- message.
+function _M.build_body(read, file, assignments, spec)
+  local body, why = {}
+  if file then
+    body, why = _M.read_object(read, file)
+    if not body then return nil, why end
+  end
+  local from_files = {}
+  for _, assignment in ipairs(assignments or {}) do
+    local option, text = assignment[1], assignment[2]
+    local keys, raw = _M.split_assignment(text)
+    if not keys then return nil, "--" .. gsub(option, "_", "-") .. " " .. raw end
+    local value
+    if option == "set_file" then
+      value, why = read(raw)
+      if not value then return nil, "--set-file " .. text .. ": " .. why end
+      value = gsub(value, "\r?\n$", "")
+      from_files[#from_files + 1] = value
+    else
+      value = _M.parse_value(raw, field_spec(spec, keys))
+    end
+    local ok
+    ok, why = _M.set_path(body, keys, value)
+    if not ok then return nil, "--" .. gsub(option, "_", "-") .. " " .. text .. ": " .. why end
+  end
+  return body, from_files
+end
+
+-- ---- batch files --------------------------------------------------------------
+
+-- The keys a batch line may have.
+local LINE_KEYS = { op = true, id = true, fields = true }
+
+-- One line of a batch file -> the client.batch item, or nil, message.
+-- `operations` maps an op name to { takes_id =, takes_body = }.
+function _M.batch_item(text, operations)
+  local line, why = decode(text)
+  if line == nil then return nil, "not JSON: " .. why end
+  if type(line) ~= "table" or line[1] ~= nil then return nil, "not a JSON object" end
+  for key in next, line do
+    if not LINE_KEYS[key] then
+      return nil, "unknown key '" .. tostring(key) .. "' (a line has op, id and fields)"
+    end
+  end
+  local op = line.op
+  local operation = type(op) == "string" and operations[op]
+  if not operation then
+    return nil, (op == nil and "no op" or ("unknown op " .. (type(op) == "string" and "'" .. op .. "'" or type(op))))
+  end
+  local item = { op }
+  if operation.takes_id then
+    if line.id == nil then return nil, op .. " needs an id" end
+    item[#item + 1] = line.id
+  elseif line.id ~= nil then
+    return nil, op .. " takes no id"
+  end
+  if operation.takes_body then
+    if line.fields == nil then return nil, op .. " needs fields" end
+    item[#item + 1] = line.fields
+  elseif line.fields ~= nil then
+    return nil, op .. " takes no fields"
+  end
+  return item
+end
+
+-- The lines of a batch file: a list of { number =, text = }, blank lines left out.
+function _M.batch_lines(text)
+  local lines, number = {}, 0
+  for line in gmatch(text, "([^\n]*)\n?") do
+    number = number + 1
+    line = gsub(line, "\r$", "")
+    if find(line, "%S") then lines[#lines + 1] = { number = number, text = line } end
+  end -- (the empty match after a final newline is blank, so left out)
+  return lines
+end
+
+_M.null = null
+
+return _M
