@@ -60,7 +60,6 @@ end
 -- How much of a path (built from the caller's keys) and of a problem's
 -- message an error shows: longer ones are cut, with an ellipsis.
 local PATH_SHOWN, MESSAGE_SHOWN = 100, 200
-_M.PATH_SHOWN = PATH_SHOWN
 local ELLIPSIS = "\226\128\166" -- U+2026
 
 -- s cut to at most n bytes and an ellipsis, not inside a UTF-8 character.
@@ -270,7 +269,7 @@ end
 -- What err.body keeps of a response body: the body with its secrets scrubbed,
 -- then cut to BODY_CAP bytes, and no first bytes of a secret left at the cut.
 -- Scrubs only the start of a long body, as much as can reach into the cut.
-function _M.body_excerpt(body, secrets)
+local function body_excerpt(body, secrets)
   if type(body) ~= "string" then return body end
   secrets = secrets or {}
   local longest = 0
@@ -327,7 +326,7 @@ function _M.redact(err, secrets)
   secrets = secrets or {}
   for k, v in next, err do
     if k == "body" then
-      err[k] = _M.body_excerpt(v, secrets)
+      err[k] = body_excerpt(v, secrets)
     elseif type(v) == "string" then
       err[k] = scrub(v, secrets)
     elseif type(v) == "table" then

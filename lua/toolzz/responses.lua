@@ -45,7 +45,7 @@ end
 -- An error body is decoded into err.data only up to this size: an API's
 -- error body is small, and decoding a large one of tiny objects would hold
 -- about 30 times its size in Lua tables for an error.
-_M.MAX_ERROR_DATA_BYTES = 64 * 1024
+local MAX_ERROR_DATA_BYTES = 64 * 1024
 
 local function request_id_of(headers)
   return headers and (headers["x-request-id"] or headers["request-id"]) or nil
@@ -69,7 +69,7 @@ function _M.interpret(status, body, headers, _, fail_headers)
       { body = body, request_id = request_id }) -- cut to errors.BODY_CAP once scrubbed (errors.redact)
   end
   local data
-  if body ~= "" and #body <= _M.MAX_ERROR_DATA_BYTES then
+  if body ~= "" and #body <= MAX_ERROR_DATA_BYTES then
     local ok, d = pcall(decode, body)
     if ok and type(d) == "table" then data = d end
   end

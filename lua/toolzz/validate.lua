@@ -218,7 +218,6 @@ end
 local HINT_MAX_KEY = 64
 local HINT_MAX_KEYS = 16
 local HINT_MAX_DISTANCE = 3
-_M.HINT_MAX_KEY = HINT_MAX_KEY
 
 -- Edit distance between a and b when it is at most limit, else limit + 1;
 -- only the cells within limit of the diagonal are computed.
