@@ -279,6 +279,32 @@ describe("secrets against a hostile server", function()
     end)
   end)
 
+  describe("in on_progress failures about a result", function()
+    it("are scrubbed of the secrets the result holds (a record's googleToken)", function()
+      local body = H.gcal_body()
+      body.googleCalendar.googleToken = SLASHED
+      local id = S.put_record("function", body)
+      local printed = {}
+      local real = io.stderr
+      io.stderr = { write = function(_, ...) -- luacheck: ignore 122
+        for _, x in ipairs { ... } do printed[#printed + 1] = tostring(x) end
+      end }
+      local client = H.client()
+      local ok, results = pcall(client.batch, { { "gcal.get", id } }, {
+        on_progress = function(_, _, _, result)
+          error("got " .. percent(result.res.googleCalendarPlugin[1].googleToken))
+        end,
+      })
+      io.stderr = real -- luacheck: ignore 122
+      client:close()
+      assert(ok, results)
+      assert.equals(SLASHED, results[1].res.googleCalendarPlugin[1].googleToken) -- the caller's own data
+      printed = table.concat(printed)
+      assert.truthy(printed:find("on_progress failed", 1, true), printed)
+      assert.is_nil(leak(printed))
+    end)
+  end)
+
   describe("and proxies", function()
     -- item 11: a plain http:// loopback base_url never goes through a proxy
     local function proxy_url() return "http://127.0.0.1:" .. H.closed_port() end

@@ -16,7 +16,8 @@ local operations = require "toolzz.operations"
 local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
 
-local type, tostring, pcall, next, rawget, floor = type, tostring, pcall, next, rawget, math.floor
+local type, tostring, pcall, next, rawget, pairs, ipairs, floor =
+  type, tostring, pcall, next, rawget, pairs, ipairs, math.floor
 local now = core.now
 
 local _M = {}
@@ -51,6 +52,38 @@ local function raw_length(list)
   local n = 0
   while rawget(list, n + 1) ~= nil do n = n + 1 end
   return n
+end
+
+-- The names of the schemas' secret fields (googleToken, apiKey).
+local SECRET_NAMES = {}
+do
+  local function collect(spec)
+    for name, field in pairs(spec.fields) do
+      if field.secret then SECRET_NAMES[name] = true end
+      if field.type == "object" then collect(field) end
+    end
+  end
+  for _, op in ipairs(operations.list) do
+    if op.schema then collect(op.schema) end
+  end
+end
+
+-- Append to out the strings a result holds under a secret field's name, at
+-- any depth (a record echoes its googleToken). Only when on_progress failed.
+local function secrets_in_result(res, out)
+  local seen, stack = {}, { res }
+  while #stack > 0 do
+    local t = stack[#stack]
+    stack[#stack] = nil
+    if type(t) == "table" and not seen[t] then
+      seen[t] = true
+      for k, v in next, t do
+        if type(v) == "string" and SECRET_NAMES[k] then out[#out + 1] = v end
+        if type(v) == "table" then stack[#stack + 1] = v end
+      end
+    end
+  end
+  return out
 end
 
 -- Append to out the strings a caller's fields hold in the schema's secret
@@ -218,7 +251,12 @@ function _M.run(state, requests, opts)
     done = done + 1
     if on_progress then
       local ok, failure = pcall(on_progress, done, total, index, results[index])
-      if not ok then attempts.log_warning("on_progress failed: " .. errors.scrub(errors.describe(failure), secrets)) end
+      if not ok then -- it was given the result: scrub what that holds too
+        local all = {}
+        for i = 1, #secrets do all[i] = secrets[i] end
+        secrets_in_result(res, all)
+        attempts.log_warning("on_progress failed: " .. errors.scrub(errors.describe(failure), all))
+      end
     end
   end
 
