@@ -72,6 +72,7 @@ typedef struct transport {
   long timeout_ms, connect_timeout_ms;
   size_t max_body, max_head;
   char *ca_file, *ca_path, *proxy, *content_type;
+  char *noproxy; /* hosts never reached through a proxy (CURLOPT_NOPROXY) */
   int http2;
   int closed;
   int depth;         /* request/wait calls running on this transport */
@@ -110,7 +111,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 static const char *const OPTION_NAMES[] = {
   "headers", "content_type", "timeout", "connect_timeout", "max_response_bytes",
   "max_header_bytes", "max_slots", "http2", "keep_headers", "ca_file", "ca_path",
-  "proxy", NULL};
+  "proxy", "noproxy", NULL};
 
 /* Push opts[name] (raw: an internal API reads no metamethods). */
 static int opt_push(lua_State *L, const char *name) {
@@ -335,6 +336,7 @@ static slot *new_slot(transport *t) {
   if (t->ca_file) SET(CURLOPT_CAINFO, t->ca_file);
   if (t->ca_path) SET(CURLOPT_CAPATH, t->ca_path);
   if (t->proxy) SET(CURLOPT_PROXY, t->proxy);
+  if (t->noproxy) SET(CURLOPT_NOPROXY, t->noproxy);
   SET(CURLOPT_TIMEOUT_MS, t->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
@@ -746,7 +748,8 @@ static void release_all(lua_State *L, transport *t) {
   free(t->ca_path);
   free(t->proxy);
   free(t->content_type);
-  t->ca_file = t->ca_path = t->proxy = t->content_type = NULL;
+  free(t->noproxy);
+  t->ca_file = t->ca_path = t->proxy = t->content_type = t->noproxy = NULL;
   t->closed = 1;
   t->close_pending = 0;
 }
@@ -806,6 +809,7 @@ static int l_transport_new(lua_State *L) {
   t->ca_file = opt_string(L, "ca_file");
   t->ca_path = opt_string(L, "ca_path");
   t->proxy = opt_string(L, "proxy");
+  t->noproxy = opt_string(L, "noproxy");
   build_headers(L, t);
 
   t->slots = (slot **)calloc((size_t)t->max_slots, sizeof *t->slots);
