@@ -405,7 +405,9 @@ static int count_busy(const transport *t, int *ready, int *plain) {
  * connections per host at ceil(transfers in flight / H2_STREAMS_ASSUMED)
  * while every transfer in flight is https and the server was not seen
  * answering HTTP/1.x (where the cap would serialise a batch). Before the
- * first answer, PIPEWAIT alone keeps up to that many on one connection.
+ * first answer too: PIPEWAIT alone let 21 connections open under load; an
+ * HTTP/1.x server is then served one transfer at a time only until its
+ * first answer lifts the cap.
  * A fresh transfer adds one connection of its own to the cap.
  */
 static void cap_connections(transport *t) {
@@ -418,8 +420,7 @@ static void cap_connections(transport *t) {
     else all++;
   }
   count_busy(t, NULL, &plain);
-  if (t->http2 && t->https_seen != 1 && plain == 0 && all + fresh > 0 &&
-      (t->https_seen == 2 || all > H2_STREAMS_ASSUMED))
+  if (t->http2 && t->https_seen != 1 && plain == 0 && all + fresh > 0)
     want = (all + H2_STREAMS_ASSUMED - 1) / H2_STREAMS_ASSUMED + fresh;
   if (want != t->host_cap &&
       curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, want) == CURLM_OK)
