@@ -16,8 +16,8 @@ local operations = require "toolzz.operations"
 local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
 
-local type, tostring, pcall, next, rawget, pairs, ipairs, floor, error, setmetatable =
-  type, tostring, pcall, next, rawget, pairs, ipairs, math.floor, error, setmetatable
+local type, tostring, pcall, next, rawget, pairs, floor, error, setmetatable =
+  type, tostring, pcall, next, rawget, pairs, math.floor, error, setmetatable
 local running, status = coroutine.running, coroutine.status
 local now = core.now
 
@@ -125,19 +125,7 @@ local function raw_length(list)
   return n
 end
 
--- The names of the schemas' secret fields (googleToken, apiKey).
-local SECRET_NAMES = {}
-do
-  local function collect(spec)
-    for name, field in pairs(spec.fields) do
-      if field.secret then SECRET_NAMES[name] = true end
-      if field.type == "object" then collect(field) end
-    end
-  end
-  for _, op in ipairs(operations.list) do
-    if op.schema then collect(op.schema) end
-  end
-end
+local SECRET_NAMES = require("toolzz.schema").SECRET_NAMES -- googleToken, apiKey
 
 -- Append to out the strings a result holds under a secret field's name, at
 -- any depth (a record echoes its googleToken). Only when on_progress failed.

@@ -114,10 +114,9 @@ end
 
 -- ---- compilation --------------------------------------------------------
 
--- Names of secret fields in any compiled schema: in non-strict mode an
--- unknown field of such a name (an apiKey sent through an update) is kept
--- as a secret too.
-local SECRET_NAMES = {}
+-- In non-strict mode an unknown field named like a secret field (an apiKey
+-- sent through an update) is kept as a secret too.
+local SECRET_NAMES = schema.SECRET_NAMES
 
 -- Give each object spec a sorted field list, once.
 local function compile(spec)
@@ -133,7 +132,6 @@ local function compile(spec)
     if field.default == schema.NULL then field.default = null end
     if field.default == schema.EMPTY_ARRAY then field.default = setmetatable({}, array_mt) end
     if field.default ~= nil or field.type == "array" then filled[#filled + 1] = name end
-    if field.secret then SECRET_NAMES[name] = true end
   end
   sort(order)
   sort(filled)
