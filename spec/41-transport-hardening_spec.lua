@@ -114,7 +114,13 @@ describe("transport finalisers", function()
   end)
 
   it("a finaliser that closes the transport during wait() leaves the call whole", function()
-    for round = 1, 6 do
+    -- The warm-up waits below may already collect the answers, and then the
+    -- measured wait() has nothing to allocate for: such a round proves nothing
+    -- and is run again. Six rounds must see the finaliser fire inside wait().
+    local round, tries = 0, 0
+    while round < 6 do
+      tries = tries + 1
+      assert.is_true(tries <= 60, "the finaliser fired inside wait() in only " .. round .. " of 60 tries")
       local t = transport()
       S.faults { { big = 200000 }, { big = 200000 } }
       assert(t:submit("PUT", H.env.http_url .. PATH, "{}", 1))
@@ -132,13 +138,15 @@ describe("transport finalisers", function()
       end)
       inside = false
       assert.is_true(ok, tostring(list))
-      assert.is_true(fired, "round " .. round .. ": the finaliser did not run inside wait()")
       for _, f in ipairs(list) do
         assert.equals(200, f[2])
         assert.is_true(is_pad(f[3]), "body damaged")
       end
-      assert.same({}, t:wait(0))
-      assert.equals(0, t:pending())
+      if fired then -- closed inside: what the call returned is whole, nothing is left
+        round = round + 1
+        assert.same({}, t:wait(0))
+        assert.equals(0, t:pending())
+      end
       t:close()
     end
   end)

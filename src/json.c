@@ -27,7 +27,10 @@ typedef struct path_step {
 } path_step;
 
 /* A string key of an object, borrowed from the table that holds it, and the
-   stack slot of a copy of it (to look the value up without interning it again). */
+   stack slot of a copy of it (to look the value up without interning it
+   again), or 0: only an object's first KEY_COPIES_MAX keys get a copy, so
+   that any number of keys fits the C stack (8,000 slots on Lua 5.1). */
+#define KEY_COPIES_MAX 64
 typedef struct key_ref {
   const char *s;
   size_t n;
@@ -344,7 +347,8 @@ static void encode_object(encoder *e, int idx, size_t first_key) {
       add_error(e, "key is not valid UTF-8");
     }
     put_char(e, ':');
-    lua_pushvalue(L, k.slot);
+    if (k.slot) lua_pushvalue(L, k.slot);
+    else lua_pushlstring(L, k.s, k.n);
     lua_rawget(L, idx);
     encode_value(e, lua_gettop(L));
     lua_pop(L, 1);
@@ -399,10 +403,13 @@ static void encode_table(encoder *e, int idx) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       size_t n;
       const char *s = lua_tolstring(L, -1, &n);
-      if (!lua_checkstack(L, 4)) luaL_error(L, "toolzz: stack overflow");
-      lua_pushvalue(L, -1); /* a copy stays below the key lua_next goes on from */
-      lua_insert(L, -2);
-      push_key(e, s, n, lua_gettop(L) - 1);
+      int slot = 0;
+      if (nstring < KEY_COPIES_MAX && lua_checkstack(L, 4)) {
+        lua_pushvalue(L, -1); /* a copy stays below the key lua_next goes on from */
+        lua_insert(L, -2);
+        slot = lua_gettop(L) - 1;
+      }
+      push_key(e, s, n, slot);
       nstring++;
     } else if (is_array_key(L, -1, &k)) {
       nint++;

@@ -72,6 +72,7 @@ typedef struct transport {
   long timeout_ms, connect_timeout_ms;
   size_t max_body, max_head;
   char *ca_file, *ca_path, *proxy, *content_type;
+  char *noproxy; /* hosts never reached through a proxy (CURLOPT_NOPROXY) */
   int http2;
   int closed;
   int depth;         /* request/wait calls running on this transport */
@@ -110,7 +111,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 static const char *const OPTION_NAMES[] = {
   "headers", "content_type", "timeout", "connect_timeout", "max_response_bytes",
   "max_header_bytes", "max_slots", "http2", "keep_headers", "ca_file", "ca_path",
-  "proxy", NULL};
+  "proxy", "noproxy", NULL};
 
 /* Push opts[name] (raw: an internal API reads no metamethods). */
 static int opt_push(lua_State *L, const char *name) {
@@ -335,6 +336,7 @@ static slot *new_slot(transport *t) {
   if (t->ca_file) SET(CURLOPT_CAINFO, t->ca_file);
   if (t->ca_path) SET(CURLOPT_CAPATH, t->ca_path);
   if (t->proxy) SET(CURLOPT_PROXY, t->proxy);
+  if (t->noproxy) SET(CURLOPT_NOPROXY, t->noproxy);
   SET(CURLOPT_TIMEOUT_MS, t->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
@@ -403,7 +405,9 @@ static int count_busy(const transport *t, int *ready, int *plain) {
  * connections per host at ceil(transfers in flight / H2_STREAMS_ASSUMED)
  * while every transfer in flight is https and the server was not seen
  * answering HTTP/1.x (where the cap would serialise a batch). Before the
- * first answer, PIPEWAIT alone keeps up to that many on one connection.
+ * first answer too: PIPEWAIT alone let 21 connections open under load; an
+ * HTTP/1.x server is then served one transfer at a time only until its
+ * first answer lifts the cap.
  * A fresh transfer adds one connection of its own to the cap.
  */
 static void cap_connections(transport *t) {
@@ -416,8 +420,7 @@ static void cap_connections(transport *t) {
     else all++;
   }
   count_busy(t, NULL, &plain);
-  if (t->http2 && t->https_seen != 1 && plain == 0 && all + fresh > 0 &&
-      (t->https_seen == 2 || all > H2_STREAMS_ASSUMED))
+  if (t->http2 && t->https_seen != 1 && plain == 0 && all + fresh > 0)
     want = (all + H2_STREAMS_ASSUMED - 1) / H2_STREAMS_ASSUMED + fresh;
   if (want != t->host_cap &&
       curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, want) == CURLM_OK)
@@ -746,7 +749,8 @@ static void release_all(lua_State *L, transport *t) {
   free(t->ca_path);
   free(t->proxy);
   free(t->content_type);
-  t->ca_file = t->ca_path = t->proxy = t->content_type = NULL;
+  free(t->noproxy);
+  t->ca_file = t->ca_path = t->proxy = t->content_type = t->noproxy = NULL;
   t->closed = 1;
   t->close_pending = 0;
 }
@@ -806,6 +810,7 @@ static int l_transport_new(lua_State *L) {
   t->ca_file = opt_string(L, "ca_file");
   t->ca_path = opt_string(L, "ca_path");
   t->proxy = opt_string(L, "proxy");
+  t->noproxy = opt_string(L, "noproxy");
   build_headers(L, t);
 
   t->slots = (slot **)calloc((size_t)t->max_slots, sizeof *t->slots);

@@ -10,8 +10,10 @@ local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local responses = require "toolzz.responses"
 local retry = require "toolzz.retry"
+local options = require "toolzz.options"
 
-local type, pcall, tostring, rawget = type, pcall, tostring, rawget
+local type, pcall, tostring, rawget, ipairs = type, pcall, tostring, rawget, ipairs
+local match = string.match
 local interpret, unwrap, request_id_of = responses.interpret, responses.unwrap, responses.request_id_of
 
 local _M = {}
@@ -31,6 +33,27 @@ local KEEP_HEADERS = { "x-request-id", "request-id", "retry-after" }
 local CONTENT_TYPE = "application/json" -- sent with a body only
 local NGX_OPTIONS = { content_type = CONTENT_TYPE }
 
+-- Hosts libcurl must never reach through a proxy (the proxy option or the
+-- proxy environment variables): loopback ones, where plain http is allowed,
+-- so that the token never goes in clear to a proxy (the client's own
+-- loopback hosts by name too, for a libcurl without CIDR support, < 7.86);
+-- plus those of the environment's no_proxy, which this setting replaces.
+local LOOPBACK_HOSTS = "localhost,127.0.0.0/8,::1"
+function _M.noproxy(cfg)
+  local from_env = os.getenv("no_proxy") or os.getenv("NO_PROXY")
+  if from_env == "*" then return "*" end
+  local hosts = LOOPBACK_HOSTS
+  for _, url in ipairs { cfg.base_url, cfg.converflow_url } do
+    local authority = match(url or "", "^%a+://([^/]*)") or ""
+    local host = match(authority, "^(%[.*%])") or match(authority, "^([^:]*)")
+    if host ~= "" and options.is_loopback(host) then
+      hosts = hosts .. "," .. (match(host, "^%[(.*)%]$") or host) -- no brackets, no port
+    end
+  end
+  if from_env and from_env ~= "" then hosts = hosts .. "," .. from_env end
+  return hosts
+end
+
 -- The transport for this call and how to sleep: cosockets where nginx allows
 -- them, else the client's libcurl transport.
 function _M.transport_for(state)
@@ -47,7 +70,7 @@ function _M.transport_for(state)
     t = core.transport {
       headers = state.curl_headers, content_type = CONTENT_TYPE, timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
       max_response_bytes = cfg.max_response_bytes, ca_file = cfg.ca_file, ca_path = cfg.ca_path,
-      proxy = cfg.proxy, http2 = cfg.http2,
+      proxy = cfg.proxy, noproxy = _M.noproxy(cfg), http2 = cfg.http2,
       keep_headers = KEEP_HEADERS, -- the layers above read no others
     }
     state.curl = t
@@ -59,7 +82,7 @@ end
 local function call_hook(state, name, info, secrets)
   local ok, failure = pcall(state.cfg[name], info)
   if not ok then
-    log_warning(name .. " hook failed: " .. errors.scrub(tostring(failure), secrets))
+    log_warning(name .. " hook failed: " .. errors.scrub(errors.describe(failure), secrets))
   end
 end
 
@@ -87,7 +110,10 @@ function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, e
   end
   if state.cfg.on_response then
     local request_id = err and err.request_id
-    if status and not err then request_id = request_id_of(headers) end
+    if status and not err then -- an error's was scrubbed with it; this one is the server's too
+      request_id = request_id_of(headers)
+      if request_id then request_id = errors.scrub(request_id, secrets) end
+    end
     call_hook(state, "on_response", {
       method = request.method, url = request.url, attempt = attempt, elapsed = elapsed,
       status = status or nil, request_id = request_id, error = err and tostring(err) or nil,

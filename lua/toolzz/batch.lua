@@ -16,8 +16,8 @@ local operations = require "toolzz.operations"
 local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
 
-local type, tostring, pcall, next, rawget, floor, error, setmetatable =
-  type, tostring, pcall, next, rawget, math.floor, error, setmetatable
+local type, tostring, pcall, next, rawget, pairs, floor, error, setmetatable =
+  type, tostring, pcall, next, rawget, pairs, math.floor, error, setmetatable
 local running, status = coroutine.running, coroutine.status
 local now = core.now
 
@@ -96,23 +96,68 @@ local function release(transport, run)
   end
 end
 
+-- Batch options, read raw (no __index of the caller's runs).
 local function check_options(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then return nil, "batch options must be a table" end
-  local concurrency = opts.concurrency or _M.DEFAULT_CONCURRENCY
+  local concurrency = rawget(opts, "concurrency") or _M.DEFAULT_CONCURRENCY
+  local on_progress = rawget(opts, "on_progress")
   if type(concurrency) ~= "number" or concurrency < 1 or concurrency > _M.MAX_CONCURRENCY
      or floor(concurrency) ~= concurrency then
     return nil, "concurrency must be a whole number from 1 to " .. _M.MAX_CONCURRENCY
   end
-  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+  if on_progress ~= nil and type(on_progress) ~= "function" then
     return nil, "on_progress must be a function"
   end
   for k in next, opts do
     if k ~= "concurrency" and k ~= "on_progress" then
-      return nil, "unknown batch option '" .. tostring(k) .. "'"
+      local name = type(k) == "string" and ("'" .. k:sub(1, 64) .. "'") or ("(a " .. type(k) .. " key)")
+      return nil, "unknown batch option " .. name
     end
   end
-  return concurrency, opts.on_progress
+  return concurrency, on_progress
+end
+
+-- The length of a caller's list, read raw (no __len or __index of theirs).
+local function raw_length(list)
+  local n = 0
+  while rawget(list, n + 1) ~= nil do n = n + 1 end
+  return n
+end
+
+local SECRET_NAMES = require("toolzz.schema").SECRET_NAMES -- googleToken, apiKey
+
+-- Append to out the strings a result holds under a secret field's name, at
+-- any depth (a record echoes its googleToken). Only when on_progress failed.
+local function secrets_in_result(res, out)
+  local seen, stack = {}, { res }
+  while #stack > 0 do
+    local t = stack[#stack]
+    stack[#stack] = nil
+    if type(t) == "table" and not seen[t] then
+      seen[t] = true
+      for k, v in next, t do
+        if type(v) == "string" and SECRET_NAMES[k] then out[#out + 1] = v end
+        if type(v) == "table" then stack[#stack + 1] = v end
+      end
+    end
+  end
+  return out
+end
+
+-- Append to out the strings a caller's fields hold in the schema's secret
+-- fields (googleToken, apiKey), read raw.
+local function secrets_in(spec, fields, out)
+  if not spec or type(fields) ~= "table" then return out end
+  for name, field in pairs(spec.fields) do
+    local v = rawget(fields, name)
+    if field.secret and type(v) == "string" then
+      out[#out + 1] = v
+    elseif field.type == "object" then
+      secrets_in(field, v, out)
+    end
+  end
+  return out
 end
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
@@ -267,24 +312,37 @@ function _M.run(state, requests, opts)
   if type(requests) ~= "table" then
     return batch_error(errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } })
   end
-  local total = #requests
+  local total = raw_length(requests)
   local results, done = {}, 0
+  -- what an on_progress failure is scrubbed of: the token, every item's secrets
+  local secrets = { state.cfg.token }
+  if on_progress then
+    for i = 1, total do
+      local r = rawget(requests, i)
+      local op = operation_of(r)
+      if op then -- the body comes after the id when the path has one; a patch's changes too
+        local spec = op.schema or (op.patch and op.patch.write.schema)
+        secrets_in(spec, rawget(r, (op.after or op.patch) and 3 or 2), secrets)
+      end
+    end
+  end
   local function finish(index, res, err)
     results[index] = err and { err = err } or { res = res }
     done = done + 1
     if on_progress then
       local ok, failure = pcall(on_progress, done, total, index, results[index])
-      if not ok then
-        local shown, text = pcall(tostring, failure) -- (its __tostring may raise too)
-        if not shown or type(text) ~= "string" then text = "(an error value that cannot be shown)" end
-        attempts.log_warning("on_progress failed: " .. errors.scrub(text, { state.cfg.token }))
+      if not ok then -- it was given the result: scrub what that holds too
+        local all = {}
+        for i = 1, #secrets do all[i] = secrets[i] end
+        secrets_in_result(res, all)
+        attempts.log_warning("on_progress failed: " .. errors.scrub(errors.describe(failure), all))
       end
     end
   end
 
   local items = { by_index = {} }
   for i = 1, total do
-    local r = requests[i]
+    local r = rawget(requests, i)
     local op = operation_of(r)
     if not op then
       local err = errors.validation { { path = "[" .. i .. "]", message = "each request must be one of " .. FORMS } }

@@ -19,11 +19,13 @@ local encode = core.encode
 local _M = {}
 
 -- Merge encoder problems into the validator's, skipping paths already reported.
+-- Paths are cut to what an error shows first, so that walking up a path
+-- costs little whatever the caller's keys.
 local function merge_problems(problems, more)
-  local seen = {}
-  for _, p in ipairs(problems) do seen[p.path] = true end
+  local seen, bounded = {}, errors.bounded_problem
+  for _, p in ipairs(problems) do seen[bounded(p).path] = true end
   for _, p in ipairs(more) do
-    local covered, path = false, p.path
+    local covered, path = false, bounded(p).path
     while path do
       if seen[path] then covered = true break end
       path = match(path, "^(.*)[%.%[]") -- the parent path

@@ -5,9 +5,9 @@
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 
-local type, next, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget =
-  type, next, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget
-local find, match, lower, gsub = string.find, string.match, string.lower, string.gsub
+local type, next, pairs, ipairs, tonumber, setmetatable, getmetatable, rawget =
+  type, next, pairs, ipairs, tonumber, setmetatable, getmetatable, rawget
+local find, match, lower, gsub, sub = string.find, string.match, string.lower, string.gsub, string.sub
 local floor = math.floor
 local getenv = os.getenv
 
@@ -45,9 +45,18 @@ local OPTION_TYPES = {
 }
 _M.OPTION_TYPES = OPTION_TYPES
 
+-- Is host a loopback host: localhost, [::1], or 127.x.y.z written as an
+-- address (each part 0-255, no leading zero)? Anything else, 127.0.0.300
+-- included, is a name that a resolver could point anywhere.
 local function is_loopback(host)
   host = lower(host)
-  return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
+  if host == "localhost" or host == "[::1]" then return true end
+  local a, b, c, d = match(host, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if a ~= "127" then return false end
+  for _, part in ipairs { b, c, d } do
+    if #part > 3 or tonumber(part) > 255 or (#part > 1 and sub(part, 1, 1) == "0") then return false end
+  end
+  return true
 end
 _M.is_loopback = is_loopback
 
@@ -85,13 +94,21 @@ local function deep_copy(v, depth)
   return out
 end
 
+-- An option's name for a message, whatever the caller used as a key.
+local function option_name(name)
+  if type(name) ~= "string" then return "a " .. type(name) .. " key" end
+  if #name > 64 then name = sub(name, 1, 64) .. "..." end
+  return "'" .. name .. "'"
+end
+
 -- Check a client's options; returns the settings or nil, config error.
+-- opts is read raw: no __index or __pairs of the caller's runs.
 function _M.configure(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then return nil, errors.config("options must be a table, got " .. type(opts)) end
   for name, value in next, opts do
     local want = OPTION_TYPES[name]
-    if not want then return nil, errors.config("unknown option '" .. tostring(name) .. "'") end
+    if not want then return nil, errors.config("unknown option " .. option_name(name)) end
     if type(value) ~= want then
       return nil, errors.config("option " .. name .. " must be a " .. want .. ", got " .. type(value))
     end
@@ -100,7 +117,7 @@ function _M.configure(opts)
   for k, v in pairs(DEFAULTS) do cfg[k] = v end
   for k, v in next, opts do cfg[k] = v end
 
-  local token = opts.token or getenv("TOOLZZ_TOKEN")
+  local token = rawget(opts, "token") or getenv("TOOLZZ_TOKEN")
   if token == nil or token == "" then
     return nil, errors.config("no token: pass the token option or set TOOLZZ_TOKEN")
   end
@@ -110,7 +127,7 @@ function _M.configure(opts)
   cfg.token = token
 
   for _, h in ipairs(HOSTS) do -- independent: one never changes the other
-    local url, why = parse_base_url(opts[h.option] or getenv(h.env) or h.default, h.option)
+    local url, why = parse_base_url(rawget(opts, h.option) or getenv(h.env) or h.default, h.option)
     if not url then return nil, errors.config(why) end
     cfg[h.option] = url
   end
@@ -142,7 +159,7 @@ function _M.configure(opts)
   if cfg.transport == "ngx" and type(rawget(_G, "ngx")) ~= "table" then
     return nil, errors.config("transport \"ngx\" works only inside nginx (lua-nginx-module)")
   end
-  cfg.defaults = deep_copy(opts.defaults, 0)
+  cfg.defaults = deep_copy(rawget(opts, "defaults"), 0)
   return cfg
 end
 

@@ -42,6 +42,11 @@ local function server_message(data)
   return nil
 end
 
+-- An error body is decoded into err.data only up to this size: an API's
+-- error body is small, and decoding a large one of tiny objects would hold
+-- about 30 times its size in Lua tables for an error.
+local MAX_ERROR_DATA_BYTES = 64 * 1024
+
 local function request_id_of(headers)
   return headers and (headers["x-request-id"] or headers["request-id"]) or nil
 end
@@ -61,16 +66,16 @@ function _M.interpret(status, body, headers, _, fail_headers)
     local why = ok and "a JSON " .. type(data) .. ", not an object or array" or "not JSON"
     if body == "" then why = "empty" end
     return nil, errors.new("decode", "the " .. status .. " response body is " .. why,
-      { body = errors.cap_body(body), request_id = request_id })
+      { body = body, request_id = request_id }) -- cut to errors.BODY_CAP once scrubbed (errors.redact)
   end
   local data
-  if body ~= "" then
+  if body ~= "" and #body <= MAX_ERROR_DATA_BYTES then
     local ok, d = pcall(decode, body)
     if ok and type(d) == "table" then data = d end
   end
   local message = data and server_message(data) or ("HTTP " .. status .. (REASONS[status] and (" " .. REASONS[status]) or ""))
   local err = errors.new("http", message, {
-    status = status, body = errors.cap_body(body), data = data, request_id = request_id,
+    status = status, body = body, data = data, request_id = request_id, -- body: as above
   })
   local retry_after = headers["retry-after"]
   if retry_after then err.retry_after = retry.parse_retry_after(retry_after) end
@@ -92,7 +97,7 @@ function _M.unwrap(rule, res, body, headers)
   end
   if why then
     return nil, errors.new("decode", "the answer " .. why,
-      { body = errors.cap_body(body), request_id = request_id_of(headers) })
+      { body = body, request_id = request_id_of(headers) }) -- cut once scrubbed (errors.redact)
   end
   local out = {}
   for i = 1, #list do

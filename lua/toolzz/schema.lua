@@ -107,4 +107,15 @@ _M.gcal_create = extend(_M.gcal, {
 }, "gcal_create")
 _M.gcal_create.title = "new Google Calendar function"
 
+-- The names of every secret field (apiKey, googleToken): a value under such
+-- a name is scrubbed even where no schema expects it (a lax body, a result).
+_M.SECRET_NAMES = {}
+local function collect_secret_names(spec)
+  for name, field in pairs(spec.fields) do
+    if field.secret then _M.SECRET_NAMES[name] = true end
+    if field.type == "object" then collect_secret_names(field) end
+  end
+end
+for _, spec in pairs { _M.calcom, _M.gcal, _M.calcom_create, _M.gcal_create } do collect_secret_names(spec) end
+
 return _M

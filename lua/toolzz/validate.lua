@@ -16,7 +16,7 @@ local null = require("cjson").null
 
 local type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert =
   type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert
-local find, sort = string.find, table.sort
+local find, sort, byte, lower = string.find, table.sort, string.byte, string.lower
 local array_mt = core.array_mt
 
 local _M = {}
@@ -128,10 +128,9 @@ local function plan_of(spec)
   return plan
 end
 
--- Names of secret fields in any compiled schema: in non-strict mode an
--- unknown field of such a name (an apiKey sent through an update) is kept
--- as a secret too.
-local SECRET_NAMES = {}
+-- In non-strict mode an unknown field named like a secret field (an apiKey
+-- sent through an update) is kept as a secret too.
+local SECRET_NAMES = schema.SECRET_NAMES
 
 -- The paths of secret fields, in the order check_object meets them.
 local function secret_paths(spec, prefix, out)
@@ -160,7 +159,6 @@ local function compile(spec)
     if field.default == schema.NULL then field.default = null end
     if field.default == schema.EMPTY_ARRAY then field.default = setmetatable({}, array_mt) end
     if field.default ~= nil or field.type == "array" then filled[#filled + 1] = name end
-    if field.secret then SECRET_NAMES[name] = true end
   end
   sort(order)
   sort(filled)
@@ -241,26 +239,52 @@ end
 
 -- ---- validation -----------------------------------------------------------
 
-local function distance(a, b)
-  if a == b then return 0 end
+-- "Did you mean" hints: only for keys this short (a typo of a field name is
+-- short), and for this many unknown keys of an object at most, so that their
+-- cost stays a small constant per key.
+local HINT_MAX_KEY = 64
+local HINT_MAX_KEYS = 16
+local HINT_MAX_DISTANCE = 3
+
+-- Edit distance between a and b when it is at most limit, else limit + 1;
+-- only the cells within limit of the diagonal are computed.
+local function distance(a, b, limit)
+  local la, lb = #a, #b
+  if la - lb > limit or lb - la > limit then return limit + 1 end
+  local over = limit + 1
   local prev, cur = {}, {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    cur[0] = i
-    for j = 1, #b do
-      local cost = (a:byte(i) == b:byte(j)) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+  for j = 0, lb do prev[j] = j <= limit and j or over end
+  for i = 1, la do
+    local lo, hi = i - limit, i + limit
+    if lo < 1 then lo = 1 end
+    if hi > lb then hi = lb end
+    cur[lo - 1] = (lo == 1 and i <= limit) and i or over
+    local best = cur[lo - 1]
+    local ai = byte(a, i)
+    for j = lo, hi do
+      local d = prev[j - 1] + ((ai == byte(b, j)) and 0 or 1)
+      local up = prev[j] == nil and over or prev[j] + 1
+      local left = cur[j - 1] + 1
+      if up < d then d = up end
+      if left < d then d = left end
+      if d > over then d = over end
+      cur[j] = d
+      if d < best then best = d end
     end
+    if hi < lb then cur[hi + 1] = over end
+    if best > limit then return over end
     prev, cur = cur, prev
   end
-  return prev[#b]
+  return prev[lb] > over and over or prev[lb]
 end
 
 local function suggestion(name, order)
+  if #name > HINT_MAX_KEY then return "" end
   local best, best_d
+  name = lower(name)
   for i = 1, #order do
-    local d = distance(name:lower(), order[i]:lower())
-    if d <= 3 and (not best_d or d < best_d) then best, best_d = order[i], d end
+    local d = distance(name, lower(order[i]), HINT_MAX_DISTANCE)
+    if d <= HINT_MAX_DISTANCE and (not best_d or d < best_d) then best, best_d = order[i], d end
   end
   return best and (' (did you mean "' .. best .. '"?)') or ""
 end
@@ -317,7 +341,7 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
       for i = 1, #unknown do
         problems[#problems + 1] = {
           path = join(prefix, unknown[i]),
-          message = "is not a field of this endpoint" .. suggestion(unknown[i], order),
+          message = "is not a field of this endpoint" .. (i <= HINT_MAX_KEYS and suggestion(unknown[i], order) or ""),
         }
       end
     end

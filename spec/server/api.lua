@@ -329,6 +329,13 @@ local function big_body(n)
   return '{"pad":"' .. rep("x", math.max(0, n - overhead)) .. '"}'
 end
 
+-- A JSON array of empty objects, [{},{},...], of at most n bytes: the most
+-- Lua tables a client makes of n bytes.
+local function objects_body(n)
+  local count = math.max(1, math.floor((n - 2) / 3))
+  return "[" .. rep("{},", count - 1) .. "{}]"
+end
+
 ------------------------------------------------------------------------------
 -- Recording, counters, faults
 
@@ -624,6 +631,9 @@ local function handle_api()
   local status = num(fault.status)
   if num(fault.big) then
     return send(status or 200, big_body(fault.big), opts)
+  end
+  if num(fault.objects) then
+    return send(status or 200, objects_body(fault.objects), opts)
   end
   if type(fault.body) == "string" then
     return send(status or 200, fault.body, opts)
