@@ -141,3 +141,18 @@ describe("a hostile caller", function()
     end)
   end)
 end)
+
+describe("hostile defaults", function()
+  it("a defaults table shared many times per level (or cyclic) is copied once per table, quickly", function()
+    local toolzz = require "toolzz"
+    local t = {}
+    t.a, t.b, t.c, t.d = t, t, t, t -- 4^16 copies with a naive deep copy
+    local started = os.clock()
+    local client, err = toolzz.new { token = "test-token-0123456789abcdef", defaults = t }
+    assert.is_table(client, tostring(err))
+    assert.is_true(os.clock() - started < 1, "toolzz.new took " .. (os.clock() - started) .. " s")
+    local res, verr = client.calcom.update(H.UUID, H.calcom_body { title = 1 })
+    assert.is_nil(res)
+    assert.equals("validation", verr.kind)
+  end)
+end)

@@ -295,14 +295,11 @@ end
 -- Parse a header block: status, version, headers or nil, message.
 local function parse_head(block)
   local status_line, rest = match(block, "^([^\r\n]*)\r?\n?(.*)$")
-  -- exactly three digits, then the end or a space (as libcurl: "2000" is not 200)
-  local major, minor, status, after = match(status_line, "^HTTP/(%d)%.(%d) (%d%d%d)(.?)")
-  if not major then
-    major, status, after = match(status_line, "^HTTP/(%d) (%d%d%d)(.?)")
-    minor = "0"
-  end
+  -- HTTP/1.0 or HTTP/1.1 (libcurl 7.88 refuses any other version), then
+  -- exactly three digits and the end or a space (as libcurl: "2000" is not 200)
+  local major, minor, status, after = match(status_line, "^HTTP/(1)%.([01]) (%d%d%d)(.?)")
   if after ~= "" and after ~= " " then major = nil end
-  if not major or major ~= "1" then return nil, "the server did not answer with HTTP/1.x" end
+  if not major then return nil, "the server did not answer with HTTP/1.0 or HTTP/1.1" end
   local headers, last = {}, nil
   for line in gsub(rest, "\r\n", "\n"):gmatch("[^\n]+") do
     if find(line, "^[ \t]") then -- obsolete line folding

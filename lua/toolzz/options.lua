@@ -86,10 +86,14 @@ end
 _M.parse_base_url = parse_base_url
 
 -- A raw copy; only the array marker survives as a metatable.
-local function deep_copy(v, depth)
+-- Each table is copied once (a table shared many times, or a cycle, stays
+-- shared: a naive copy of one shared k times per level costs k^16).
+local function deep_copy(v, depth, seen)
   if type(v) ~= "table" or depth > 16 then return v end
+  if seen[v] then return seen[v] end
   local out = {}
-  for k, x in next, v do out[k] = deep_copy(x, depth + 1) end
+  seen[v] = out
+  for k, x in next, v do out[k] = deep_copy(x, depth + 1, seen) end
   if getmetatable(v) == core.array_mt then setmetatable(out, core.array_mt) end
   return out
 end
@@ -159,7 +163,7 @@ function _M.configure(opts)
   if cfg.transport == "ngx" and type(rawget(_G, "ngx")) ~= "table" then
     return nil, errors.config("transport \"ngx\" works only inside nginx (lua-nginx-module)")
   end
-  cfg.defaults = deep_copy(rawget(opts, "defaults"), 0)
+  cfg.defaults = deep_copy(rawget(opts, "defaults"), 0, {})
   return cfg
 end
 
