@@ -144,7 +144,6 @@ end)
 
 describe("hostile defaults", function()
   it("a defaults table shared many times per level (or cyclic) is copied once per table, quickly", function()
-    local toolzz = require "toolzz"
     local t = {}
     t.a, t.b, t.c, t.d = t, t, t, t -- 4^16 copies with a naive deep copy
     local started = os.clock()
