@@ -1,7 +1,7 @@
 /*
  * fuzz_response.c -- libFuzzer harness for the response path: what a server
  * sends (status line, headers, body) through the transport's libcurl
- * callbacks, push_outcome/push_headers, and toolzz._interpret.
+ * callbacks, push_outcome/push_headers, and toolzz.testing.interpret.
  *
  * transport.c is included so its static functions are reachable. An input is
  *
@@ -27,7 +27,7 @@
  * Either way the outcome must be: status, body, headers, elapsed, version with
  * body and header block within their caps (all header blocks together) and
  * a header block that ended; or nil, kind, message, elapsed, headers so far
- * or nil, sent with a kind of the contract. toolzz._interpret of it must not raise and must give
+ * or nil, sent with a kind of the contract. toolzz.testing.interpret of it must not raise and must give
  * a table (2xx with a JSON object/array body) or nil and an error of a known
  * kind whose tostring is one line. A failed check prints why and aborts.
  * FUZZ_VERBOSE=1 in the environment prints each outcome (and curl's trace).
@@ -156,7 +156,7 @@ static const char CHECKER[] =
   "  return head, concat(body), over, nlines, nchunks, ended\n"
   "end\n"
   "\n"
-  "-- toolzz._interpret on a transport outcome, and what must hold of its answer.\n"
+  "-- toolzz.testing.interpret on a transport outcome, and what must hold of its answer.\n"
   "local function check_interpret(out)\n"
   "  local status, body = out[1], out[2]\n"
   "  local ok, res, err = pcall(interpret, unpack(out, 1, out.n))\n"
