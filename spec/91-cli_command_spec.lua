@@ -10,28 +10,13 @@ local stand_in = H.stand_in
 
 local run, toolzz = cli.run, cli.toolzz
 
--- A file in the scratch directory with these contents.
-local files = 0
-local function file(text)
-  files = files + 1
-  return cli.write_file(cli.work() .. "/input" .. files, text)
-end
+local file = cli.input_file
 
 local function json_file(value)
   return file(cjson.encode(value))
 end
 
-local function decode(text)
-  local ok, value = pcall(cjson.decode, text)
-  assert(ok, "not JSON: " .. tostring(text))
-  return value
-end
-
-local function lines_of(text)
-  local list = {}
-  for line in text:gmatch("[^\n]+") do list[#list + 1] = line end
-  return list
-end
+local decode, lines_of = cli.decode, cli.lines_of
 
 -- The body the stand-in was last sent, decoded.
 local function last_body()

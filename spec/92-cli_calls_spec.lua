@@ -10,23 +10,9 @@ local stand_in = H.stand_in
 
 local toolzz, uuid = cli.toolzz, cli.uuid
 
-local files = 0
-local function file(text)
-  files = files + 1
-  return cli.write_file(cli.work() .. "/calls-input" .. files, text)
-end
+local file = cli.input_file
 
-local function decode(text)
-  local ok, value = pcall(cjson.decode, text)
-  assert(ok, "not JSON: " .. tostring(text))
-  return value
-end
-
-local function lines_of(text)
-  local list = {}
-  for line in text:gmatch("[^\n]+") do list[#list + 1] = line end
-  return list
-end
+local decode, lines_of = cli.decode, cli.lines_of
 
 -- Run and expect success; returns the decoded stdout.
 local function ok_json(args, opts)

@@ -192,4 +192,25 @@ function M.uuid()
   return digits(8) .. "-" .. digits(4) .. "-4" .. digits(3) .. "-a" .. digits(3) .. "-" .. digits(12)
 end
 
+-- A file in the scratch directory with these contents (names never repeat).
+local inputs = 0
+function M.input_file(text)
+  inputs = inputs + 1
+  return M.write_file(M.work() .. "/input" .. inputs, text)
+end
+
+-- Decoded JSON text; fails the spec when it is not JSON.
+function M.decode(text)
+  local ok, value = pcall(require("cjson").decode, text)
+  assert(ok, "not JSON: " .. tostring(text))
+  return value
+end
+
+-- The non-empty lines of a text.
+function M.lines_of(text)
+  local list = {}
+  for line in text:gmatch("[^\n]+") do list[#list + 1] = line end
+  return list
+end
+
 return M
