@@ -154,6 +154,32 @@ function H.closed_port()
   return port
 end
 
+-- Run fn(port) with a port on 127.0.0.1 whose accept queue is full, so a
+-- connect to it never completes (the next SYN is dropped). Returns false
+-- without calling fn when the kernel completed every connection.
+function H.with_unanswered_port(fn)
+  local socket = require "socket"
+  local server = assert(socket.tcp())
+  assert(server:bind("127.0.0.1", 0))
+  assert(server:listen(0))
+  local _, port = server:getsockname()
+  local fillers, full = {}, false
+  for _ = 1, 8 do
+    local c = socket.tcp()
+    c:settimeout(0.2)
+    local ok, err = c:connect("127.0.0.1", port)
+    fillers[#fillers + 1] = c
+    if not ok and err == "timeout" then full = true break end
+  end
+  local ok, err = true, nil
+  if full then ok, err = pcall(fn, port) end
+  for _, c in ipairs(fillers) do c:close() end
+  server:close()
+  if not ok then error(err, 0) end
+  return full
+end
+H.QUEUE_NEVER_FULL = "the kernel completed every connection (accept queue never full)"
+
 function H.now()
   return require("toolzz.core").now()
 end
