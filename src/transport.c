@@ -198,11 +198,10 @@ static int opt_list(lua_State *L, const char *name) {
   return (int)tz_rawlen(L, -1);
 }
 
-static int is_content_type(const char *line) {
-  static const char name[] = "content-type:";
-  size_t i;
-  for (i = 0; i < sizeof name - 1; i++)
-    if (tolower((unsigned char)line[i]) != name[i]) return 0;
+/* Does s start with prefix (lower case), in any case? */
+static int starts_with_ci(const char *s, const char *prefix) {
+  for (; *prefix; s++, prefix++)
+    if (tolower((unsigned char)*s) != *prefix) return 0;
   return 1;
 }
 
@@ -246,7 +245,7 @@ static void build_headers(lua_State *L, transport *t) {
     line = check_line(L, -1, what, NULL);
     if (!strchr(line, ':') && !strchr(line, ';'))
       luaL_error(L, "toolzz.core.transport: %s must look like \"Name: value\"", what);
-    if (is_content_type(line)) {
+    if (starts_with_ci(line, "content-type:")) {
       if (!t->content_type) {
         const char *v = line + 13;
         size_t len;
@@ -427,14 +426,6 @@ static void cap_connections(transport *t) {
     t->host_cap = want;
 }
 
-static int is_https(const char *url) {
-  static const char scheme[] = "https:";
-  size_t i;
-  for (i = 0; i < sizeof scheme - 1; i++)
-    if (tolower((unsigned char)url[i]) != scheme[i]) return 0;
-  return 1;
-}
-
 /*
  * Start one transfer on a free slot. body_idx is 0 for no body at all, else
  * the stack index of the body string, sent without copying: the caller keeps
@@ -485,7 +476,7 @@ static slot *start(lua_State *L, transport *t, const char *method, const char *u
   s->done = 0;
   s->errbuf[0] = '\0';
   s->tag = tag;
-  s->https = is_https(url);
+  s->https = starts_with_ci(url, "https:");
   s->fresh = fresh;
   s->body_ref = body_ref;
   s->busy = 1; /* counted by cap_connections */

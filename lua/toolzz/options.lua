@@ -85,18 +85,21 @@ local function parse_base_url(url, name)
 end
 _M.parse_base_url = parse_base_url
 
--- A raw copy; only the array marker survives as a metatable.
--- Each table is copied once (a table shared many times, or a cycle, stays
--- shared: a naive copy of one shared k times per level costs k^16).
-local function deep_copy(v, depth, seen)
-  if type(v) ~= "table" or depth > 16 then return v end
+-- A raw copy (no __index or __pairs of the caller's runs while it is made);
+-- only the array marker survives as a metatable. Each table is copied once:
+-- a table shared many times, or a cycle, stays shared (a naive copy of one
+-- shared k times per level costs k^depth); below 64 levels tables are kept
+-- as they are (the encoder refuses such depth anyway).
+local function raw_copy(v, depth, seen)
+  if type(v) ~= "table" or depth > 64 then return v end
   if seen[v] then return seen[v] end
   local out = {}
   seen[v] = out
-  for k, x in next, v do out[k] = deep_copy(x, depth + 1, seen) end
+  for k, x in next, v do out[k] = raw_copy(x, depth + 1, seen) end
   if getmetatable(v) == core.array_mt then setmetatable(out, core.array_mt) end
   return out
 end
+function _M.raw_copy(v) return raw_copy(v, 0, {}) end
 
 -- An option's name for a message, whatever the caller used as a key.
 local function option_name(name)
@@ -163,7 +166,7 @@ function _M.configure(opts)
   if cfg.transport == "ngx" and type(rawget(_G, "ngx")) ~= "table" then
     return nil, errors.config("transport \"ngx\" works only inside nginx (lua-nginx-module)")
   end
-  cfg.defaults = deep_copy(rawget(opts, "defaults"), 0, {})
+  cfg.defaults = raw_copy(rawget(opts, "defaults"), 0, {})
   return cfg
 end
 

@@ -2,9 +2,8 @@
 -- for, and a caller's changes merged into that body. Both are driven by the
 -- update schema (toolzz.schema): no field list is written here.
 local null = require("cjson").null
-local array_mt = require("toolzz.core").array_mt
 
-local type, next, pairs, getmetatable, setmetatable = type, next, pairs, getmetatable, setmetatable
+local type, next, pairs = type, next, pairs
 
 local _M = {}
 
@@ -35,18 +34,7 @@ end
 -- A raw copy of a caller's changes, so that no __index or __pairs of theirs
 -- runs while they are validated and merged; toolzz.array's marker is kept.
 -- A cycle stays a cycle (the encoder then reports it as one).
-local function raw_copy(v, depth, seen)
-  if type(v) ~= "table" or depth > 64 then return v end
-  if seen[v] then return seen[v] end
-  local out = {}
-  seen[v] = out
-  for k, x in next, v do out[k] = raw_copy(x, depth + 1, seen) end
-  if getmetatable(v) == array_mt then setmetatable(out, array_mt) end
-  return out
-end
-function _M.raw_copy(changes)
-  return raw_copy(changes, 0, {})
-end
+_M.raw_copy = require("toolzz.options").raw_copy
 
 -- An array's items reduced to their request fields (schema `items`).
 local function reduce_items(items, list)
