@@ -328,6 +328,22 @@ describe("module-level calls (default client from the environment)", function()
     child_err(results, "calcom", "config")
   end)
 
+  it("refuse an empty or bad TOOLZZ_BASE_URL / TOOLZZ_CONVERFLOW_URL, naming the variable (never the default host)", function()
+    for _, case in ipairs {
+      { TOOLZZ_BASE_URL = "" }, { TOOLZZ_CONVERFLOW_URL = "" }, { TOOLZZ_BASE_URL = "chat.api.toolzz.com.br" },
+    } do
+      local name = next(case)
+      case.TOOLZZ_TOKEN = TOKEN
+      local results = run_child(case, [[
+        local c, err = toolzz.new()
+        io.write("new ", c and "ok" or ("err " .. err.kind .. " " .. err.message), "\n")
+      ]])
+      assert.matches("^err config ", results.new or "", nil, false)
+      assert.matches(name, results.new, 1, true)
+      assert.matches("environment", results.new, 1, true)
+    end
+  end)
+
   it("default to https://chat.api.toolzz.com.br without TOOLZZ_BASE_URL", function()
     local results = run_child({ TOOLZZ_TOKEN = TOKEN }, [[
       local c = toolzz.new()

@@ -134,8 +134,16 @@ function _M.configure(opts)
   cfg.token = token
 
   for _, h in ipairs(HOSTS) do -- independent: one never changes the other
-    local url, why = parse_base_url(rawget(opts, h.option) or getenv(h.env) or h.default, h.option)
-    if not url then return nil, errors.config(why) end
+    local given, from_env = rawget(opts, h.option), nil
+    if given == nil then
+      from_env = getenv(h.env) -- set but empty is an error too: never fall back to the default host
+      given = from_env or h.default
+    end
+    local url, why = parse_base_url(given, h.option)
+    if not url then
+      if from_env then why = h.env .. " (" .. h.option .. " from the environment): " .. why end
+      return nil, errors.config(why)
+    end
     cfg[h.option] = url
   end
 
