@@ -7,7 +7,8 @@
 -- Steps: update, get (the whole call); transport, get_transport (the
 -- client's libcurl transport alone, t:request with a ready body); build,
 -- gcal_build (validate + encode into the request); prepare, check, encode,
--- gcal_check (the parts of build); interpret, gcal_interpret (the answer
+-- gcal_check (the parts of build); quick, gcal_quick (check's C quick
+-- test alone); interpret, gcal_interpret (the answer
 -- decoded and judged); decode (lua-cjson alone, through toolzz's decoder);
 -- conclude (interpret + hooks + retry decision); start, get_start (a job
 -- made: arguments checked, request built).
@@ -50,6 +51,8 @@ local STEPS = {
   prepare = function() return validate.prepare(calcom, fields) end,
   check = function() return validate.check(calcom, prepared, true, {}) end,
   gcal_check = function() return validate.check(gcal, gprepared, true, {}, {}) end,
+  quick = function() return validate.valid(calcom, prepared, true) end,
+  gcal_quick = function() return validate.valid(gcal, gprepared, true) end,
   encode = function() return core.encode(prepared, 1e6) end,
   interpret = function() return interpret(200, body, headers) end,
   gcal_interpret = function() return interpret(200, gbody, gheaders) end,

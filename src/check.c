@@ -13,7 +13,9 @@
 
 #include "toolzz.h"
 
-/* Field kinds and flags of a plan entry { name, kind, flags, const | subplan }. */
+/* A plan is a flat table: plan[3i-2] = field name, plan[3i-1] = kind * 4 +
+   flags, plan[3i] = the const value, sub-plan or zones table (or absent),
+   plan.n = the number of fields (validate.lua `plan_of`). */
 enum { K_STRING = 1, K_BOOLEAN, K_UUID, K_TIMEZONE, K_EMAIL, K_URL, K_DIGITS, K_CONST, K_ARRAY, K_OBJECT };
 enum { F_REQUIRED = 1, F_NULLABLE = 2 };
 #define MAX_PLAN_DEPTH 16
@@ -172,42 +174,48 @@ static int value_ok(lua_State *L, int kind, int flags, int v, int x, int strict,
   }
 }
 
-/* Is the object at obj valid against the plan at plan (indices absolute)? */
+/* Is the object at obj valid against the plan at plan (indices absolute)?
+   In strict mode every key must be a field of the plan: as each field found
+   is a distinct string key of obj, that holds when obj has no more keys than
+   the fields found. */
 static int object_ok(lua_State *L, int plan, int obj, int strict, int null, int depth) {
-  int i, n, ok = 1;
+  int i, n, ok = 1, found = 0;
   if (depth > MAX_PLAN_DEPTH || !lua_checkstack(L, 8)) return 0;
   if (lua_getmetatable(L, obj)) { lua_pop(L, 1); return 0; } /* let the walk judge it */
-  n = (int)tz_rawlen(L, plan);
-  for (i = 1; ok && i <= n; i++) {
-    int entry, kind, flags, v;
-    lua_rawgeti(L, plan, i);
-    entry = lua_gettop(L);
-    lua_rawgeti(L, entry, 2);
+  lua_getfield(L, plan, "n");
+  n = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  for (i = 0; ok && i < n; i++) {
+    int kind, flags, v;
+    lua_rawgeti(L, plan, 3 * i + 2);
     kind = (int)lua_tointeger(L, -1);
-    lua_rawgeti(L, entry, 3);
-    flags = (int)lua_tointeger(L, -1);
-    lua_rawgeti(L, entry, 4); /* the const value, sub-plan or zones table */
-    lua_rawgeti(L, entry, 1);
+    lua_pop(L, 1);
+    flags = kind & 3;
+    kind >>= 2;
+    lua_rawgeti(L, plan, 3 * i + 1);
     lua_rawget(L, obj);
     v = lua_gettop(L);
-    if (lua_isnil(L, v)) ok = !(flags & F_REQUIRED);
-    else if (lua_rawequal(L, v, null)) ok = (flags & F_NULLABLE) != 0;
-    else ok = value_ok(L, kind, flags, v, v - 1, strict, null, depth);
-    lua_settop(L, entry - 1);
+    if (lua_isnil(L, v)) {
+      ok = !(flags & F_REQUIRED);
+    } else {
+      found++;
+      if (lua_type(L, v) == lua_type(L, null) && lua_rawequal(L, v, null)) {
+        ok = (flags & F_NULLABLE) != 0;
+      } else {
+        if (kind == K_CONST || kind == K_OBJECT || kind == K_TIMEZONE)
+          lua_rawgeti(L, plan, 3 * i + 3); /* the const value, sub-plan or zones table */
+        ok = value_ok(L, kind, flags, v, v + 1, strict, null, depth);
+      }
+    }
+    lua_settop(L, v - 1);
   }
-  if (ok && strict) { /* every key a string the schema knows */
-    lua_getfield(L, plan, "known");
+  if (ok && strict) {
+    int keys = 0;
     lua_pushnil(L);
     while (lua_next(L, obj)) {
       lua_pop(L, 1);
-      if (lua_type(L, -1) != LUA_TSTRING) { ok = 0; lua_pop(L, 1); break; }
-      lua_pushvalue(L, -1);
-      lua_rawget(L, -3);
-      ok = !lua_isnil(L, -1);
-      lua_pop(L, 1);
-      if (!ok) { lua_pop(L, 1); break; }
+      if (++keys > found) { ok = 0; lua_pop(L, 1); break; }
     }
-    lua_pop(L, 1);
   }
   return ok;
 }

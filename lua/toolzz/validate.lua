@@ -111,11 +111,12 @@ for i, kind in ipairs { "string", "boolean", "uuid", "timezone", "email", "url",
   KINDS[kind] = core.KIND_STRING + i - 1
 end
 
--- The plan of an object spec for core.valid: { known = fields, [i] = { name,
--- kind, flags (1 required, 2 nullable), const value | sub-plan | zones } }
--- in field order.
+-- The plan of an object spec for core.valid, flat (src/check.c): for the
+-- i-th field in field order, plan[3i-2] = its name, plan[3i-1] = kind * 4 +
+-- flags (1 required, 2 nullable), plan[3i] = its const value, sub-plan or
+-- zones table; plan.n = the number of fields.
 local function plan_of(spec)
-  local plan = { known = spec.fields }
+  local plan = { n = #spec.order }
   for i, name in ipairs(spec.order) do
     local field = spec.fields[name]
     local extra
@@ -123,7 +124,9 @@ local function plan_of(spec)
     elseif field.type == "object" then extra = field.plan
     elseif field.type == "timezone" then extra = zone_set()
     end
-    plan[i] = { name, KINDS[field.type], (field.required and 1 or 0) + (field.nullable and 2 or 0), extra }
+    plan[3 * i - 2] = name
+    plan[3 * i - 1] = KINDS[field.type] * 4 + (field.required and 1 or 0) + (field.nullable and 2 or 0)
+    plan[3 * i] = extra
   end
   return plan
 end
