@@ -63,24 +63,14 @@ local function ends_with_secret_prefix(s, least)
   return nil
 end
 
--- Run fn(client) with hooks recording everything and stderr captured.
+-- Run fn(client) with hooks recording everything (and not failing) and
+-- stderr captured; no retries unless opts says so.
 local function observe(opts, fn)
-  local seen = {}
   local o = { retries = 0, timeout = 2 }
   for k, v in pairs(opts or {}) do o[k] = v end
-  o.on_request = function(info) seen[#seen + 1] = info end
-  o.on_response = function(info) seen[#seen + 1] = info end
-  local client = H.client(o)
-  local printed = {}
-  local real = io.stderr
-  io.stderr = { write = function(_, ...) -- luacheck: ignore 122
-    for _, s in ipairs { ... } do printed[#printed + 1] = tostring(s) end
-  end }
-  local ok, res, err = pcall(fn, client)
-  io.stderr = real -- luacheck: ignore 122
+  local res, err, seen, printed, client = H.observe(o, fn, true)
   client:close()
-  assert(ok, res)
-  return res, err, seen, table.concat(printed)
+  return res, err, seen, printed
 end
 
 -- A gcal update whose googleToken is SLASHED, answered by `fault`.
