@@ -76,8 +76,8 @@ end
 
 -- Run fn(client) on a client whose hooks record every info table (and whose
 -- on_response raises, naming the error, unless hooks_hold) with stderr
--- captured. Returns what
--- fn returned (two values), the hook infos, what was printed, the client.
+-- captured. Returns what fn returned (two values), the hook infos, what was
+-- printed, the client.
 function H.observe(opts, fn, hooks_hold)
   local seen = {}
   local o = { retries = 1, timeout = 1 }
