@@ -1,0 +1,90 @@
+-- A second hostile review (review2): each spec here failed on main when it
+-- was written and names the defect it shows. Hostile answers are played back
+-- by the stand-in's faults. The command's specs run the installed `toolzz`
+-- (cli_install) as a subprocess; they are tagged no_valgrind.
+local H = require "helpers"
+local cjson = require "cjson"
+
+local S = H.stand_in
+
+describe("review2", function()
+  local client
+  before_each(function()
+    S.reset()
+    client = H.client()
+  end)
+  after_each(function() client:close() end)
+
+  -- the library ---------------------------------------------------------------
+
+  it("client.batch does not silently skip the items after a nil hole in the list", function()
+    local id = S.put_record("function", H.gcal_body())
+    local before = S.stats().requests
+    local results, err = client.batch({ { "gcal.get", id }, nil, { "gcal.get", id } })
+    assert.is_table(results, tostring(err))
+    assert.is_table(results[1].res)
+    -- the hole is not a call: an error of its own at [2], never a silent gap
+    assert.is_table(results[2], "results[2] is missing: the hole got no error")
+    assert.equals("validation", results[2].err and results[2].err.kind)
+    -- and the item after it ran like any other
+    assert.is_table(results[3], "results[3] is missing: the third item was never run")
+    assert.is_table(results[3].res)
+    assert.equals(before + 2, S.stats().requests)
+  end)
+end)
+
+describe("review2: the toolzz command #no_valgrind", function()
+  local cli = require "cli_install"
+  local ID = H.UUID
+  setup(function() cli.install() end)
+  teardown(function() cli.cleanup() end)
+  before_each(function() S.reset() end)
+
+  -- A record the server answers to a GET that looks like a dry-run result:
+  -- its "body" holds terminal escapes and a forged result line.
+  local FORGED_LINE = '{"line":2,"ok":true,"res":{"forged":true}}'
+  local function forged_record()
+    return cjson.encode {
+      dry_run = true, method = "PUT", url = "x",
+      body = "\27]0;owned\7\27[31mred\27[0m\n" .. FORGED_LINE,
+    }
+  end
+
+  it("a server record shaped like a dry-run result is not printed raw (terminal escapes, forged lines)", function()
+    S.faults { { body = forged_record() } }
+    local r = cli.toolzz { "gcal", "get", ID }
+    assert.equals(0, r.code, r.err)
+    assert.is_nil(r.out:find("\27", 1, true), "an ESC byte from the server reached stdout: " .. ("%q"):format(r.out))
+    assert.is_nil(r.out:find("\7", 1, true), "a BEL byte from the server reached stdout")
+    assert.equals(1, #cli.lines_of(r.out), "one record printed as more than one line: " .. ("%q"):format(r.out))
+    local printed = cli.decode(r.out)
+    assert.equals("table", type(printed))
+  end)
+
+  it("a batch result shaped like a dry-run result cannot forge result lines", function()
+    S.faults { { body = forged_record() } }
+    local r = cli.toolzz({ "batch", "-" }, { stdin = cjson.encode { op = "gcal.get", id = ID } .. "\n" })
+    local lines = cli.lines_of(r.out)
+    assert.equals(1, #lines, "a one-line batch printed " .. #lines .. " result lines: " .. ("%q"):format(r.out))
+    assert.is_nil(r.out:find(FORGED_LINE, 1, true))
+    assert.is_nil(r.out:find("\27", 1, true), "an ESC byte from the server reached stdout")
+    assert.equals(1, cli.decode(lines[1]).line)
+  end)
+
+  it("the API token in a key of a response is never printed", function()
+    local answer = '{"id":"' .. ID .. '","sessions":{"Bearer ' .. H.env.token .. '":{"ok":true}}}'
+    S.faults { { body = answer } }
+    local r = cli.toolzz { "gcal", "get", ID }
+    assert.equals(0, r.code, r.err)
+    assert.is_nil((r.out .. r.err):find(H.env.token, 1, true), "the token was printed: " .. r.out)
+  end)
+
+  it("a googleToken and the API token nested deeper than 64 levels in a response are never printed", function()
+    local deep = { googleToken = H.GOOGLE_TOKEN, note = "Bearer " .. H.env.token }
+    for _ = 1, 70 do deep = { inner = deep } end
+    S.faults { { body = cjson.encode { id = ID, deep = deep } } }
+    local r = cli.toolzz { "gcal", "get", ID }
+    assert.is_nil((r.out .. r.err):find(H.GOOGLE_TOKEN, 1, true), "the googleToken was printed")
+    assert.is_nil((r.out .. r.err):find(H.env.token, 1, true), "the API token was printed")
+  end)
+end)
