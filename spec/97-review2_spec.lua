@@ -31,6 +31,52 @@ describe("review2", function()
     assert.is_table(results[3].res)
     assert.equals(before + 2, S.stats().requests)
   end)
+
+  it("non-strict: an apiKey inside an unknown object is a secret too (scrubbed from the error)", function()
+    local c = H.client { strict = false }
+    S.faults { { status = 400, body = cjson.encode { message = "bad apiKey " .. H.API_KEY } } }
+    local res, err = c.calcom.update(H.UUID, H.calcom_body { meta = { apiKey = H.API_KEY } })
+    c:close()
+    assert.is_nil(res)
+    assert.equals(400, err.status)
+    assert.is_nil(H.contains_secret(err, { H.API_KEY }), "the error carries the apiKey: " .. tostring(err))
+  end)
+
+  it("a connection reset during the TLS handshake is a network fault, retried for a GET", function()
+    -- a child process accepts, reads a few bytes of the ClientHello and resets
+    -- the connection (SO_LINGER 0), as a flaky load balancer does
+    local server = [[
+      local socket = require "socket"
+      local s = assert(socket.bind("127.0.0.1", 0))
+      local _, port = s:getsockname()
+      io.stdout:write(port, "\n") io.stdout:flush()
+      s:settimeout(2)
+      for _ = 1, 10 do
+        local c = s:accept()
+        if not c then break end
+        c:settimeout(2)
+        c:receive(5)
+        c:setoption("linger", { on = true, timeout = 0 })
+        c:close()
+      end
+    ]]
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(server)
+    f:close()
+    local child = assert(io.popen("lua5.4 " .. script, "r"))
+    local port = child:read("*l")
+    local attempts = 0
+    local c = H.client { base_url = "https://localhost:" .. tostring(port), ca_file = H.env.ca_file,
+                         retries = 2, on_request = function() attempts = attempts + 1 end }
+    local res, err = c.gcal.get(H.UUID)
+    c:close()
+    child:close()
+    os.remove(script)
+    assert.is_nil(res)
+    assert.equals("network", err.kind, tostring(err))
+    assert.equals(3, attempts)
+  end)
 end)
 
 describe("review2: the toolzz command #no_valgrind", function()
