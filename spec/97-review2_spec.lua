@@ -143,6 +143,18 @@ describe("review2: the toolzz command #no_valgrind", function()
     assert.equals(1, cli.decode(lines[1]).line)
   end)
 
+  it("a batch prints an empty list result as [] like the list command does (not {})", function()
+    local unit = cli.uuid()
+    local lines = cjson.encode { op = "calcom.list", id = unit } .. "\n" .. cjson.encode { op = "gcal.list", id = unit } .. "\n"
+    local r = cli.toolzz({ "batch", "-" }, { stdin = lines })
+    assert.equals(0, r.code, r.err)
+    local out = cli.lines_of(r.out)
+    assert.equals(2, #out)
+    assert.equals('{"line":1,"ok":true,"res":[]}', out[1])
+    assert.equals('{"line":2,"ok":true,"res":[]}', out[2])
+    assert.equals("[]\n", cli.toolzz({ "calcom", "list", unit }).out) -- as the list command prints it
+  end)
+
   it("the API token in a key of a response is never printed", function()
     local answer = '{"id":"' .. ID .. '","sessions":{"Bearer ' .. H.env.token .. '":{"ok":true}}}'
     S.faults { { body = answer } }
