@@ -7,6 +7,11 @@ local cjson = require "cjson"
 
 local S = H.stand_in
 
+-- Text with its control characters shown as \ddd (never sent to the terminal).
+local function shown(text)
+  return (text:gsub("%c", function(c) return "\\" .. c:byte() end))
+end
+
 describe("review2", function()
   local client
   before_each(function()
@@ -126,9 +131,9 @@ describe("review2: the toolzz command #no_valgrind", function()
     S.faults { { body = forged_record() } }
     local r = cli.toolzz { "gcal", "get", ID }
     assert.equals(0, r.code, r.err)
-    assert.is_nil(r.out:find("\27", 1, true), "an ESC byte from the server reached stdout: " .. ("%q"):format(r.out))
+    assert.is_nil(r.out:find("\27", 1, true), "an ESC byte from the server reached stdout: " .. shown(r.out))
     assert.is_nil(r.out:find("\7", 1, true), "a BEL byte from the server reached stdout")
-    assert.equals(1, #cli.lines_of(r.out), "one record printed as more than one line: " .. ("%q"):format(r.out))
+    assert.equals(1, #cli.lines_of(r.out), "one record printed as more than one line: " .. shown(r.out))
     local printed = cli.decode(r.out)
     assert.equals("table", type(printed))
   end)
@@ -137,7 +142,7 @@ describe("review2: the toolzz command #no_valgrind", function()
     S.faults { { body = forged_record() } }
     local r = cli.toolzz({ "batch", "-" }, { stdin = cjson.encode { op = "gcal.get", id = ID } .. "\n" })
     local lines = cli.lines_of(r.out)
-    assert.equals(1, #lines, "a one-line batch printed " .. #lines .. " result lines: " .. ("%q"):format(r.out))
+    assert.equals(1, #lines, "a one-line batch printed " .. #lines .. " result lines: " .. shown(r.out))
     assert.is_nil(r.out:find(FORGED_LINE, 1, true))
     assert.is_nil(r.out:find("\27", 1, true), "an ESC byte from the server reached stdout")
     assert.equals(1, cli.decode(lines[1]).line)
