@@ -160,6 +160,17 @@ describe("review2: the toolzz command #no_valgrind", function()
     assert.equals("[]\n", cli.toolzz({ "calcom", "list", unit }).out) -- as the list command prints it
   end)
 
+  it("an empty JSON array the user wrote inside a -f body is sent as [] (not turned into {})", function()
+    local body = H.gcal_body()
+    body.outputs = { { property = "slots", type = "array", description = "free slots", required = true, enum = {} } }
+    local text = cjson.encode(body):gsub('"enum":{}', '"enum":[]')
+    assert.truthy(text:find('"enum":[]', 1, true))
+    local r = cli.toolzz { "gcal", "update", ID, "-f", cli.input_file(text) }
+    assert.equals(0, r.code, r.err)
+    local sent = S.last().body
+    assert.truthy(sent:find('"enum":[]', 1, true), "the user's [] was sent as: " .. tostring(sent:match('"enum":[^,}]*.')))
+  end)
+
   it("the API token in a key of a response is never printed", function()
     local answer = '{"id":"' .. ID .. '","sessions":{"Bearer ' .. H.env.token .. '":{"ok":true}}}'
     S.faults { { body = answer } }
