@@ -171,6 +171,26 @@ describe("review2: the toolzz command #no_valgrind", function()
     assert.truthy(sent:find('"enum":[]', 1, true), "the user's [] was sent as: " .. tostring(sent:match('"enum":[^,}]*.')))
   end)
 
+  describe("README recipes exit non-zero when their list call fails (the pipe into jq hides it)", function()
+    local f = assert(io.open(H.root .. "/README.md", "rb"))
+    local readme = f:read("*a")
+    f:close()
+    for _, name in ipairs { "bookings-off", "rotate-google-token", "move-time-zone" } do
+      it(name, function()
+        local recipe = readme:match("<!%-%- recipe: " .. name:gsub("%-", "%%-") .. " %-%->\n```sh\n(.-)\n```")
+        assert.is_string(recipe, "README has no recipe " .. name)
+        local wrong = "expired-api-token-0123456789" -- the stand-in answers 401 Unauthorized
+        local r = cli.shell(recipe .. "\n", {
+          UNIT = cli.uuid(), NEW_TZ = "UTC", TOOLZZ_TOKEN = wrong,
+          TOOLZZ_TOKEN_FILE = cli.write_file(cli.work() .. "/wrong-token", wrong .. "\n"),
+          GOOGLE_TOKEN_FILE = cli.write_file(cli.work() .. "/google-token", "ya29.fresh-google-token-000\n"),
+        })
+        assert.matches("401", r.err, 1, true) -- the list call did fail
+        assert.are_not.equal(0, r.code, name .. " exits 0 although its list call failed: " .. r.err)
+      end)
+    end
+  end)
+
   it("the API token in a key of a response is never printed", function()
     local answer = '{"id":"' .. ID .. '","sessions":{"Bearer ' .. H.env.token .. '":{"ok":true}}}'
     S.faults { { body = answer } }
