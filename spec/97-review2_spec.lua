@@ -37,6 +37,48 @@ describe("review2", function()
     assert.equals(before + 2, S.stats().requests)
   end)
 
+  it("a call made from a finaliser while another call's body is encoded does not corrupt that body", function()
+    -- The encoder keeps its buffers in one scratch userdata; a finaliser that
+    -- runs during a GC step inside core.encode and encodes too (any toolzz
+    -- call) resets them under the outer call. valgrind shows a read of freed
+    -- key memory in put_string (json.c) as well. (Lua 5.1 allocates nothing
+    -- while encoding this body, so no finaliser runs inside it there.)
+    local c = H.client { dry_run = true, strict = false }
+    local outer = H.gcal_body { name = "outer" }
+    for i = 1, 800 do outer[("extraField%03d_"):format(i) .. ("x"):rep(48)] = i end -- long keys: fresh strings
+    local expected
+    collectgarbage("stop")
+    expected = assert(c.gcal.update(H.UUID, outer)).body
+    collectgarbage("restart")
+    local inner_calls = 0
+    local function arm()
+      local function finaliser()
+        inner_calls = inner_calls + 1
+        local other = H.gcal_body { name = "from-finaliser" }
+        for i = 1, 80 do other[("other%d_%d_"):format(inner_calls, i) .. ("z"):rep(48)] = i end
+        c.gcal.update(H.UUID, other)
+      end
+      if rawget(_G, "newproxy") then
+        getmetatable(newproxy(true)).__gc = finaliser -- luacheck: ignore 113
+      else
+        setmetatable({}, { __gc = finaliser })
+      end
+    end
+    local pause, stepmul = collectgarbage("setpause", 1), collectgarbage("setstepmul", 1000)
+    local corrupt = 0
+    for _ = 1, 80 do
+      for _ = 1, 5 do arm() end
+      local res = c.gcal.update(H.UUID, outer)
+      if not res or res.body ~= expected then corrupt = corrupt + 1 end
+    end
+    collectgarbage("setpause", pause)
+    collectgarbage("setstepmul", stepmul)
+    collectgarbage()
+    c:close()
+    assert.is_true(inner_calls > 0, "no finaliser ran during the test")
+    assert.equals(0, corrupt, corrupt .. " of 80 bodies came out corrupted (" .. inner_calls .. " finaliser calls)")
+  end)
+
   describe("an option string with CR, LF or NUL is a config error of toolzz.new, not a Lua error raised by every call", function()
     for _, case in ipairs {
       { "proxy", "http://proxy.example:3128\r\nX-Injected: 1" },
