@@ -245,6 +245,14 @@ describe("review2: the toolzz command #no_valgrind", function()
     assert.is_nil((r.out .. r.err):find(H.env.token, 1, true), "the token was printed: " .. r.out)
   end)
 
+  it("a googleToken field whose value is an object (not a string) is still printed [REDACTED]", function()
+    local answer = cjson.encode { id = ID, googleCalendarPlugin = { { googleToken = { access_token = H.GOOGLE_TOKEN } } } }
+    S.faults { { body = answer } }
+    local r = cli.toolzz { "gcal", "get", ID }
+    assert.equals(0, r.code, r.err)
+    assert.is_nil(r.out:find(H.GOOGLE_TOKEN, 1, true), "the googleToken was printed: " .. r.out)
+  end)
+
   it("a googleToken and the API token nested deeper than 64 levels in a response are never printed", function()
     local deep = { googleToken = H.GOOGLE_TOKEN, note = "Bearer " .. H.env.token }
     for _ = 1, 70 do deep = { inner = deep } end
