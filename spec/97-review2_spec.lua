@@ -109,6 +109,22 @@ describe("review2", function()
     end
   end)
 
+  it("retry jitter differs between processes (5.1/LuaJIT never seed math.random: every process waits alike)", function()
+    -- Two fresh processes of this interpreter (as two cron jobs, or nginx
+    -- workers forked from one master) pick their backoff waits.
+    local code = ("package.path = %q; package.cpath = %q; local r = require('toolzz.retry'); "
+      .. "io.write(r.backoff(4), ' ', r.backoff(5), ' ', r.backoff(6))"):format(package.path, package.cpath)
+    local function waits()
+      local p = assert(io.popen(H.flavour .. " -e '" .. code:gsub("'", "'\\''") .. "'"))
+      local out = p:read("*a")
+      p:close()
+      assert.matches("^[%d%.e%-]+ [%d%.e%-]+ [%d%.e%-]+$", out)
+      return out
+    end
+    local first, second = waits(), waits()
+    assert.are_not.equal(first, second, "two processes chose the same 'random' waits: " .. first)
+  end)
+
   it("non-strict: an apiKey inside an unknown object is a secret too (scrubbed from the error)", function()
     local c = H.client { strict = false }
     S.faults { { status = 400, body = cjson.encode { message = "bad apiKey " .. H.API_KEY } } }
