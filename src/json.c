@@ -477,6 +477,37 @@ int tz_utf8_valid(const unsigned char *s, size_t n) {
 
 /* ---- Lua functions -------------------------------------------------- */
 
+static scratch *new_scratch(lua_State *L) {
+  scratch *sc = (scratch *)lua_newuserdata(L, sizeof *sc);
+  memset(sc, 0, sizeof *sc);
+  luaL_getmetatable(L, SCRATCH_MT);
+  lua_setmetatable(L, -2);
+  return sc;
+}
+
+/* The call's scratch, pushed (at index 3 of l_encode): the module's shared
+   one, taken out of upvalue 1 for the time of the call. A call that finds it
+   taken -- a finaliser that encodes while another encoding allocates, or a
+   call after one that raised -- uses a new one, so no call ever writes into
+   memory another call is using. */
+static scratch *take_scratch(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  if (lua_type(L, -1) == LUA_TUSERDATA) {
+    lua_pushboolean(L, 0);
+    lua_replace(L, lua_upvalueindex(1));
+    return (scratch *)lua_touserdata(L, -1);
+  }
+  lua_pop(L, 1);
+  return new_scratch(L);
+}
+
+/* After a call: its scratch is the shared one again, unless another is. */
+static void give_back_scratch(lua_State *L, int idx) {
+  if (lua_type(L, lua_upvalueindex(1)) == LUA_TUSERDATA) return;
+  lua_pushvalue(L, idx);
+  lua_replace(L, lua_upvalueindex(1));
+}
+
 /* encode(value [, max_bytes]) -> json | nil, { {path=, message=}, ... } */
 static int l_encode(lua_State *L) {
   encoder e;
@@ -484,7 +515,7 @@ static int l_encode(lua_State *L) {
   lua_settop(L, 2);
   memset(&e, 0, sizeof e);
   e.L = L;
-  e.sc = (scratch *)lua_touserdata(L, lua_upvalueindex(1));
+  e.sc = take_scratch(L);
   e.max_bytes = DEFAULT_MAX_BODY_BYTES;
   if (lua_type(L, 2) == LUA_TNUMBER) {
     lua_Number m = lua_tonumber(L, 2); /* clamp before converting: NaN, negatives, huge */
@@ -515,6 +546,7 @@ static int l_encode(lua_State *L) {
     lua_pushnil(L);
   }
   if (e.sc->out.cap > SCRATCH_KEEP_BYTES) tz_buf_free(&e.sc->out);
+  give_back_scratch(L, 3);
   return 2;
 }
 
@@ -539,8 +571,6 @@ void tz_open_json(lua_State *L) {
   static const luaL_Reg encode_fn[] = {{"encode", l_encode}, {NULL, NULL}};
   static const luaL_Reg plain_fn[] = {
     {"utf8_valid", l_utf8_valid}, {NULL, NULL}};
-  scratch *sc;
-
   init_char_class();
   /* array_mt: a table with this metatable is always written as an array */
   lua_newtable(L);
@@ -549,13 +579,12 @@ void tz_open_json(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "array_mt");
 
-  sc = (scratch *)lua_newuserdata(L, sizeof *sc);
-  memset(sc, 0, sizeof *sc);
   if (luaL_newmetatable(L, SCRATCH_MT)) {
     lua_pushcfunction(L, scratch_gc);
     lua_setfield(L, -2, "__gc");
   }
-  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+  new_scratch(L);
   lua_insert(L, -2); /* scratch, array_mt */
   tz_setfuncs(L, encode_fn, 2);
   tz_setfuncs(L, plain_fn, 0);
