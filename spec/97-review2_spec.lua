@@ -41,6 +41,14 @@ describe("review2", function()
     assert.equals(before + 2, S.stats().requests)
   end)
 
+  it("client.batch refuses a list with more holes than items (a key of 1e9) as a validation error, sending nothing", function()
+    local before = S.stats().requests
+    local results, err = client.batch({ { "calcom.get", H.UUID }, [1e9] = { "calcom.get", H.UUID } })
+    assert.is_nil(results)
+    assert.equals("validation", err.kind)
+    assert.equals(before, S.stats().requests)
+  end)
+
   it("a call made from a finaliser while another call's body is encoded does not corrupt that body", function()
     -- The encoder keeps its buffers in one scratch userdata; a finaliser that
     -- runs during a GC step inside core.encode and encodes too (any toolzz

@@ -118,11 +118,20 @@ local function check_options(opts)
   return concurrency, on_progress
 end
 
--- The length of a caller's list, read raw (no __len or __index of theirs).
+-- The length of a caller's list, read raw (no __len or __index of theirs):
+-- its highest positive integer key, so that an item after a nil hole is
+-- never skipped (each hole gets an error of its own). A list more hole than
+-- items (a key of 1e9) gives nil: no batch would be meant by it.
 local function raw_length(list)
-  local n = 0
-  while rawget(list, n + 1) ~= nil do n = n + 1 end
-  return n
+  local count, highest = 0, 0
+  for k in next, list do
+    if type(k) == "number" and k >= 1 and k % 1 == 0 then
+      count = count + 1
+      if k > highest then highest = k end
+    end
+  end
+  if highest > 2 * count + 64 then return nil end
+  return highest
 end
 
 local SECRET_NAMES = require("toolzz.schema").SECRET_NAMES -- googleToken, apiKey
@@ -313,6 +322,9 @@ function _M.run(state, requests, opts)
     return batch_error(errors.validation { { path = "", message = "requests must be a list, got " .. type(requests) } })
   end
   local total = raw_length(requests)
+  if not total then
+    return batch_error(errors.validation { { path = "", message = "requests must be a list (it has more holes than items)" } })
+  end
   local results, done = {}, 0
   -- what an on_progress failure is scrubbed of: the token, every item's secrets
   local secrets = { state.cfg.token }
