@@ -69,6 +69,27 @@ describe("a batch's queue", function()
     client:close()
   end)
 
+  it("paces the collector without touching its settings: a stopped collector stays stopped, collects nothing", function()
+    local client = H.client { base_url = H.env.http_url .. "/static" }
+    local list = {}
+    for i = 1, 1000 do list[i] = { "calcom", H.UUID, H.calcom_body { title = "item " .. i } } end
+    collectgarbage("collect")
+    collectgarbage("stop")
+    local ok, err = pcall(function()
+      for i = 1, 30000 do list[i % 1000 + 1].garbage = { i } end -- garbage for a collector to find
+      local before = collectgarbage("count")
+      local results = assert(client.batch(list, { concurrency = 8 }))
+      assert.equals(1000, #results)
+      assert.is_nil(results[1000].err)
+      local after = collectgarbage("count")
+      if _VERSION ~= "Lua 5.1" or jit then assert.is_false(collectgarbage("isrunning")) end
+      assert.is_true(after >= before, ("the heap went from %.0f to %.0f KiB: collected behind the caller"):format(before, after))
+    end)
+    collectgarbage("restart")
+    client:close()
+    assert(ok, err)
+  end)
+
   it("holds a queued item in less than 0.6 KiB of Lua heap (its JSON body, no request)", function()
     local n = 2000
     local list = {}
