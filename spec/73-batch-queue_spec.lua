@@ -69,6 +69,27 @@ describe("a batch's queue", function()
     client:close()
   end)
 
+  it("fails the items not yet started, in input order, when a hook closes the client", function()
+    local order = {}
+    local client
+    client = H.client { on_response = function() client:close() end }
+    local list = { { "calcom", H.UUID, H.calcom_body() }, { "calcom", H.UUID, H.calcom_body() },
+                   { "calcom.get", H.UUID }, { "calcom.patch", H.UUID, { title = "x" } } }
+    local results = assert(client.batch(list, {
+      concurrency = 1,
+      on_progress = function(_, _, i) order[#order + 1] = i end,
+    }))
+    assert.same({ 1, 2, 3, 4 }, order)
+    assert.is_nil(results[1].err)
+    for i, name in ipairs { [2] = "calcom.update", [3] = "calcom.get", [4] = "calcom.patch" } do
+      assert.equals("config", results[i].err.kind, "item " .. i)
+      assert.equals("the client was closed during the batch", results[i].err.message, "item " .. i)
+      assert.equals(name, results[i].err.op, "item " .. i)
+    end
+    assert.equals("get", results[4].err.step) -- a patch that never started fails at its GET
+    assert.equals(1, S.stats().requests)
+  end)
+
   it("paces the collector without touching its settings: a stopped collector stays stopped, collects nothing", function()
     local client = H.client { base_url = H.env.http_url .. "/static" }
     local list = {}
