@@ -26,9 +26,10 @@ local collectgarbage = collectgarbage
 -- headers, its job and request, the transport's outcome), and results pile
 -- up, so the heap of a long batch peaks well above what it holds. One step
 -- of the collector per finished item, as if GC_STEP_KIB more had been
--- allocated, keeps it closer: 10,000 items peaked at 1.38 KiB of RSS per item
--- without, 1.12 with (about 1 % more instructions). Only while the collector
--- runs (never restarted behind a caller that stopped it; Lua 5.1 cannot tell,
+-- allocated, keeps it closer: 10,000 items over 1,000 peaked at 1.38 KiB of
+-- RSS per item without, 1.15 with, for under 1 % more instructions (LuaJIT:
+-- 1.15 -> 0.82; bench/README.md, levers). Only while the collector runs: it
+-- is never restarted behind a caller that stopped it (Lua 5.1 cannot tell,
 -- so it gets no pacing).
 local GC_STEP_KIB = 2
 local gc_running = pcall(collectgarbage, "isrunning")
