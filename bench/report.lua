@@ -310,7 +310,8 @@ if per_call.seq and per_call.batch32 then
   print(format("  1,000 updates sequential:        %6.2f s (100 timed, %.2f ms each, extrapolated)",
     median_of("seq") * 1000, median_of("seq") * 1000))
   print(format("  1,000 updates, batch at c32:     %6.2f s", median_of("batch32") * 1000))
-  print(format("  speed-up: %.1f× (median of %d rounds; ideal ≈ 32× minus per-call overhead)", speedup, n))
+  print(format("  speed-up: %.1f× (median of %d rounds; ideal 31.25×: 32 rounds of up to 32, less per-round overhead)",
+    speedup, n))
 end
 if per_call.patch_seq and per_call.patch_batch32 then
   local n

@@ -76,10 +76,10 @@ local function new_request(state, op, id, body, secrets)
   }
 end
 
--- The request of a plain (not patch) call, or nil, validation error. An
--- operation with `{id}` in its path takes the id first; one with a schema
--- takes the body next.
-local function plain_request(state, op, a, b)
+-- The parts of a plain (not patch) call: true, id, json body, secrets, or
+-- false, validation error. An operation with `{id}` in its path takes the
+-- id first; one with a schema takes the body next.
+local function plain_parts(state, op, a, b)
   local problems, id, fields = nil, nil, a
   if op.after then
     id, fields = a, b
@@ -88,10 +88,17 @@ local function plain_request(state, op, a, b)
   local body, secrets
   if op.schema then
     body, secrets = encode_body(state, op.schema, fields, problems)
-    if not body then return nil, secrets end
+    if not body then return false, secrets end
   elseif problems then
-    return nil, errors.validation(problems)
+    return false, errors.validation(problems)
   end
+  return true, id, body, secrets
+end
+
+-- The request of a plain call, or nil, validation error.
+local function plain_request(state, op, a, b)
+  local ok, id, body, secrets = plain_parts(state, op, a, b)
+  if not ok then return nil, id end
   return new_request(state, op, id, body, secrets)
 end
 _M.request = plain_request
@@ -114,11 +121,17 @@ local function finish(job, res, err)
   return job
 end
 
--- Start a call: a job whose .request is to be performed next, or whose
--- .res / .err is already final (validation failed, dry-run write).
-function _M.start(state, op, a, b)
-  local job = { op = op, step = op.patch and "get" or nil, request = nil, res = nil } -- sized for what comes
-  if state.closed then return finish(job, nil, errors.config("the client is closed")) end
+local function new_job(op)
+  return { op = op, step = op.patch and "get" or nil, request = nil, res = nil } -- sized for what comes
+end
+
+-- The first half of start(), for a batch that judges every item before it
+-- sends any and makes each one's request only when the item starts:
+-- nil, id, body, secrets when the call can start (its body validated and
+-- encoded; for a patch, body is the checked copy of the changes), else the
+-- call's final job (invalid, closed client, dry-run write).
+local function judge(state, op, a, b)
+  if state.closed then return finish(new_job(op), nil, errors.config("the client is closed")) end
   if op.patch then
     local problems = {}
     if not validate.is_uuid(a) then problems[1] = id_problem(a) end
@@ -131,16 +144,45 @@ function _M.start(state, op, a, b)
       local _, json_problems = encode(changes, state.cfg.max_body_bytes) -- what JSON cannot carry
       if json_problems then merge_problems(problems, json_problems) end
     end
-    if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
-    job.id, job.changes = a, changes
-    job.request = new_request(state, op.patch.read, a)
-    return job
+    if #problems > 0 then
+      return finish(new_job(op), nil, errors.redact(errors.validation(problems), state.secrets))
+    end
+    return nil, a, changes
   end
-  local request, err = plain_request(state, op, a, b)
-  if not request then return finish(job, nil, err) end
-  if op.writes and state.cfg.dry_run then return finish(job, dry_result(request)) end
-  job.request = request
+  local ok, id, body, secrets = plain_parts(state, op, a, b)
+  if not ok then return finish(new_job(op), nil, id) end
+  if op.writes and state.cfg.dry_run then
+    return finish(new_job(op), dry_result(new_request(state, op, id, body, secrets)))
+  end
+  return nil, id, body, secrets
+end
+_M.judge = judge
+
+-- The second half: the job of a call judge() let start, with its first request.
+local function begin(state, op, id, body, secrets)
+  local job = new_job(op)
+  if op.patch then
+    job.id, job.changes = id, body
+    job.request = new_request(state, op.patch.read, id)
+  else
+    job.request = new_request(state, op, id, body, secrets)
+  end
   return job
+end
+_M.begin = begin
+
+-- Start a call: a job whose .request is to be performed next, or whose
+-- .res / .err is already final (validation failed, dry-run write).
+function _M.start(state, op, a, b)
+  local job, id, body, secrets = judge(state, op, a, b)
+  if job then return job end
+  return begin(state, op, id, body, secrets)
+end
+
+-- A call that ends before it starts, with err (a batch's queued item when
+-- the batch stops): the job start() would have ended the same way.
+function _M.failed(op, err)
+  return finish(new_job(op), nil, err)
 end
 
 -- After the job's request was performed with (res | nil, err): the job's
