@@ -344,6 +344,15 @@ describe("module-level calls (default client from the environment)", function()
     end
   end)
 
+  it("survive a no_proxy / NO_PROXY with CR or LF in it (libcurl would refuse the setting on every call)", function()
+    for _, name in ipairs { "no_proxy", "NO_PROXY" } do
+      local results = run_child({ TOOLZZ_TOKEN = TOKEN, TOOLZZ_BASE_URL = HTTP_URL, [name] = "example.com\r\nX: 1" }, [[
+        report("calcom", pcall(toolzz.calcom.update, UUID, CALCOM))
+      ]])
+      child_ok(results, "calcom")
+    end
+  end)
+
   it("default to https://chat.api.toolzz.com.br without TOOLZZ_BASE_URL", function()
     local results = run_child({ TOOLZZ_TOKEN = TOKEN }, [[
       local c = toolzz.new()

@@ -13,7 +13,7 @@ local retry = require "toolzz.retry"
 local options = require "toolzz.options"
 
 local type, pcall, tostring, rawget, ipairs = type, pcall, tostring, rawget, ipairs
-local match = string.match
+local match, gsub = string.match, string.gsub
 local interpret, unwrap, request_id_of = responses.interpret, responses.unwrap, responses.request_id_of
 
 local _M = {}
@@ -41,6 +41,7 @@ local NGX_OPTIONS = { content_type = CONTENT_TYPE }
 local LOOPBACK_HOSTS = "localhost,127.0.0.0/8,::1"
 function _M.noproxy(cfg)
   local from_env = os.getenv("no_proxy") or os.getenv("NO_PROXY")
+  if from_env then from_env = gsub(from_env, "%c", "") end -- CR, LF, NUL: libcurl refuses the whole setting
   if from_env == "*" then return "*" end
   local hosts = LOOPBACK_HOSTS
   for _, url in ipairs { cfg.base_url, cfg.converflow_url } do

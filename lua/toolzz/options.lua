@@ -160,13 +160,15 @@ function _M.configure(opts)
       return nil, errors.config(name .. " must be a whole number of bytes above 0")
     end
   end
+  for _, name in ipairs { "proxy", "ca_file", "ca_path", "user_agent" } do
+    if cfg[name] and find(cfg[name], "%c") then -- CR, LF, NUL: libcurl would refuse it on every call
+      return nil, errors.config(name .. " must not contain control characters")
+    end
+  end
   if cfg.ca_file then
     local f = io.open(cfg.ca_file, "rb")
     if not f then return nil, errors.config("ca_file cannot be read: " .. cfg.ca_file) end
     f:close()
-  end
-  if cfg.user_agent and find(cfg.user_agent, "%c") then
-    return nil, errors.config("user_agent must not contain control characters")
   end
   if cfg.transport ~= "auto" and cfg.transport ~= "curl" and cfg.transport ~= "ngx" then
     return nil, errors.config("transport must be \"auto\", \"curl\" or \"ngx\"")
