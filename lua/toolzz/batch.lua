@@ -16,8 +16,8 @@ local operations = require "toolzz.operations"
 local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
 
-local type, tostring, pcall, next, rawget, pairs, floor, error, setmetatable =
-  type, tostring, pcall, next, rawget, pairs, math.floor, error, setmetatable
+local type, tostring, pcall, next, rawget, floor, error, setmetatable =
+  type, tostring, pcall, next, rawget, math.floor, error, setmetatable
 local running, status = coroutine.running, coroutine.status
 local now = core.now
 local collectgarbage = collectgarbage
@@ -150,40 +150,10 @@ local function raw_length(list)
   return highest
 end
 
-local SECRET_NAMES = require("toolzz.schema").SECRET_NAMES -- googleToken, apiKey
+-- Append to out the strings a table holds under a secret field's name, at
+-- any depth (a record echoes its googleToken; a lax body's unknown objects).
+local secret_strings = require("toolzz.schema").secret_strings
 
--- Append to out the strings a result holds under a secret field's name, at
--- any depth (a record echoes its googleToken). Only when on_progress failed.
-local function secrets_in_result(res, out)
-  local seen, stack = {}, { res }
-  while #stack > 0 do
-    local t = stack[#stack]
-    stack[#stack] = nil
-    if type(t) == "table" and not seen[t] then
-      seen[t] = true
-      for k, v in next, t do
-        if type(v) == "string" and SECRET_NAMES[k] then out[#out + 1] = v end
-        if type(v) == "table" then stack[#stack + 1] = v end
-      end
-    end
-  end
-  return out
-end
-
--- Append to out the strings a caller's fields hold in the schema's secret
--- fields (googleToken, apiKey), read raw.
-local function secrets_in(spec, fields, out)
-  if not spec or type(fields) ~= "table" then return out end
-  for name, field in pairs(spec.fields) do
-    local v = rawget(fields, name)
-    if field.secret and type(v) == "string" then
-      out[#out + 1] = v
-    elseif field.type == "object" then
-      secrets_in(field, v, out)
-    end
-  end
-  return out
-end
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
 local SHORT_NAMES = { calcom = "calcom.update", gcal = "gcal.update" }
@@ -400,15 +370,16 @@ function _M.run(state, requests, opts)
     return batch_error(errors.validation { { path = "", message = "requests must be a list (it has more holes than items)" } })
   end
   local results, done = {}, 0
-  -- what an on_progress failure is scrubbed of: the token, every item's secrets
+  -- what an on_progress failure is scrubbed of: the token, and whatever the
+  -- items and the client's defaults hold under a secret field's name
   local secrets = { state.cfg.token }
   if on_progress then
+    secret_strings(state.cfg.defaults, secrets)
     for i = 1, total do
       local r = rawget(requests, i)
-      local op = operation_of(r)
-      if op then -- the body comes after the id when the path has one; a patch's changes too
-        local spec = op.schema or (op.patch and op.patch.write.schema)
-        secrets_in(spec, rawget(r, (op.after or op.patch) and 3 or 2), secrets)
+      if operation_of(r) then -- its body or changes, at [2] or [3]
+        secret_strings(rawget(r, 2), secrets)
+        secret_strings(rawget(r, 3), secrets)
       end
     end
   end
@@ -421,7 +392,7 @@ function _M.run(state, requests, opts)
       if not ok then -- it was given the result: scrub what that holds too
         local all = {}
         for i = 1, #secrets do all[i] = secrets[i] end
-        secrets_in_result(res, all)
+        secret_strings(res, all)
         attempts.log_warning("on_progress failed: " .. errors.scrub(errors.describe(failure), all))
       end
     end

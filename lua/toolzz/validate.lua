@@ -131,9 +131,17 @@ local function plan_of(spec)
   return plan
 end
 
--- In non-strict mode an unknown field named like a secret field (an apiKey
--- sent through an update) is kept as a secret too.
-local SECRET_NAMES = schema.SECRET_NAMES
+-- In non-strict mode an unknown field is sent as it is: a string under a
+-- secret field's name (an apiKey sent through an update), at its level or
+-- anywhere inside it, is kept as a secret too.
+local SECRET_NAMES, secret_strings = schema.SECRET_NAMES, schema.secret_strings
+local function unknown_field_secrets(k, v, secrets)
+  if type(v) == "string" then
+    if SECRET_NAMES[k] then secrets[#secrets + 1] = v end
+  elseif type(v) == "table" then
+    secret_strings(v, secrets)
+  end
+end
 
 -- The paths of secret fields, in the order check_object meets them.
 local function secret_paths(spec, prefix, out)
@@ -322,7 +330,7 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
   end
   if not strict and secrets then
     for k, v in next, obj do
-      if SECRET_NAMES[k] and not known[k] and type(v) == "string" then secrets[#secrets + 1] = v end
+      if not known[k] then unknown_field_secrets(k, v, secrets) end
     end
   end
   if strict then
@@ -352,17 +360,16 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
   return problems
 end
 
--- In a valid non-strict body, the string values of unknown fields named like
--- a secret field (SECRET_NAMES), at every object level, as check_object
--- collects them.
+-- In a valid non-strict body, what unknown fields hold under a secret
+-- field's name, at every object level, as check_object collects them.
 local function unknown_secrets(spec, obj, secrets)
   local known = spec.fields
   for k, v in next, obj do
     local field = known[k]
     if field then
       if field.type == "object" and type(v) == "table" then unknown_secrets(field, v, secrets) end
-    elseif SECRET_NAMES[k] and type(v) == "string" then
-      secrets[#secrets + 1] = v
+    else
+      unknown_field_secrets(k, v, secrets)
     end
   end
 end
