@@ -133,6 +133,19 @@ describe("review2", function()
     assert.are_not.equal(first, second, "two processes chose the same 'random' waits: " .. first)
   end)
 
+  it("retry jitter neither draws from nor reseeds the application's math.random; waits stay in [0, ceiling)", function()
+    local retry = require "toolzz.retry"
+    math.randomseed(42)
+    local expected = { math.random(), math.random() }
+    math.randomseed(42)
+    for attempt = 1, 200 do
+      local w = retry.backoff(attempt % 6 + 1)
+      local ceiling = math.min(retry.MAX_DELAY, retry.BASE_DELAY * 2 ^ (attempt % 6))
+      assert.is_true(w >= 0 and w < ceiling)
+    end
+    assert.same(expected, { math.random(), math.random() })
+  end)
+
   it("non-strict: an apiKey inside an unknown object is a secret too (scrubbed from the error)", function()
     local c = H.client { strict = false }
     S.faults { { status = 400, body = cjson.encode { message = "bad apiKey " .. H.API_KEY } } }

@@ -3,7 +3,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "toolzz.h"
 
@@ -38,13 +40,55 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/* random() -> a number in [0, 1) for retry jitter, from a generator of the
+   module's own (xorshift64*), so that toolzz neither uses nor reseeds the
+   application's math.random. It is seeded from the wall clock, the process
+   id and an address, and seeded again after a fork: processes started
+   together (cron jobs, nginx workers forked from one master) draw
+   different waits, where 5.1 and LuaJIT's math.random start alike. */
+#if defined(__GNUC__)
+#define TZ_THREAD_LOCAL __thread
+#else
+#define TZ_THREAD_LOCAL
+#endif
+static TZ_THREAD_LOCAL uint64_t rng_state;
+static TZ_THREAD_LOCAL pid_t rng_pid;
+
+static uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15u;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBu;
+  return x ^ (x >> 31);
+}
+
+static int l_random(lua_State *L) {
+  pid_t pid = getpid();
+  uint64_t x;
+  if (rng_state == 0 || pid != rng_pid) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    x = splitmix64(x ^ ((uint64_t)pid << 32) ^ (uint64_t)(uintptr_t)&ts);
+    rng_state = x ? x : 1;
+    rng_pid = pid;
+  }
+  x = rng_state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rng_state = x;
+  x *= 0x2545F4914F6CDD1Du;
+  lua_pushnumber(L, (lua_Number)(x >> 11) * (1.0 / 9007199254740992.0));
+  return 1;
+}
+
 #if defined(__GNUC__)
 __attribute__((visibility("default")))
 #endif
 int luaopen_toolzz_core(lua_State *L);
 
 int luaopen_toolzz_core(lua_State *L) {
-  static const luaL_Reg fns[] = {{"now", l_now}, {"sleep", l_sleep}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"now", l_now}, {"sleep", l_sleep}, {"random", l_random}, {NULL, NULL}};
   lua_newtable(L);
   tz_setfuncs(L, fns, 0);
   tz_open_json(L);

@@ -4,7 +4,8 @@
 -- mean "try later" are retried with exponential backoff and full jitter.
 -- A Retry-After header (seconds or HTTP date) replaces the backoff when it
 -- asks for no more than MAX_RETRY_AFTER seconds; a longer ask ends the call.
-local tonumber, type, floor, min, random = tonumber, type, math.floor, math.min, math.random
+local tonumber, type, floor, min = tonumber, type, math.floor, math.min
+local random = require("toolzz.core").random -- its own generator: math.random is the application's
 local match, lower = string.match, string.lower
 local os_time = os.time
 
