@@ -152,20 +152,27 @@ describe("OpenResty transport hardening #no_valgrind", function()
     local cases = {
       { "refused", function() return "http://127.0.0.1:" .. H.closed_port() .. PATH end, "network", false },
       { "TLS handshake failure", function() return H.env.tls_bad_url .. PATH end, "tls", false },
+      { "a connection reset inside the TLS handshake", function()
+        local port, stop = H.handshake_reset_server()
+        return "https://localhost:" .. port .. PATH, stop
+      end, "network", false },
       { "dropped after reading the request", function() return H.env.http_url .. PATH end, "network", true,
         { { drop = true } } },
       { "timeout after sending", function() return H.env.http_url .. PATH end, "timeout", true,
         { { stall = 2 } }, { timeout = 0.5 } },
     }
     for _, case in ipairs(cases) do
-      it(case[1] .. ": sent = " .. tostring(case[4]) .. " on both transports", function()
-        both({ method = "POST", url = case[2](), body = "{}", fresh = true, faults = case[5], options = case[6],
-               drain = true },
+      it(case[1] .. ": " .. case[3] .. ", sent = " .. tostring(case[4]) .. " on both transports", function()
+        local url, stop = case[2]()
+        local ok, failure = pcall(both, { method = "POST", url = url, body = "{}", fresh = true, faults = case[5],
+                                          options = case[6], drain = true },
           function(doc, where)
             assert.is_true(doc.failed, where .. ": succeeded")
             assert.equals(case[3], doc.kind, where .. ": " .. tostring(doc.message))
             assert.equals(case[4], doc.sent, where)
           end)
+        if stop then stop() end
+        if not ok then error(failure, 0) end
       end)
     end
   end)

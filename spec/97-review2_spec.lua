@@ -157,39 +157,18 @@ describe("review2", function()
   end)
 
   it("a connection reset during the TLS handshake (a network fault, no certificate problem) is retried for a GET", function()
-    -- a child process accepts, reads a few bytes of the ClientHello and resets
-    -- the connection (SO_LINGER 0), as a flaky load balancer does
-    local server = [[
-      local socket = require "socket"
-      local s = assert(socket.bind("127.0.0.1", 0))
-      local _, port = s:getsockname()
-      io.stdout:write(port, "\n") io.stdout:flush()
-      s:settimeout(2)
-      for _ = 1, 10 do
-        local c = s:accept()
-        if not c then break end
-        c:settimeout(2)
-        c:receive(5)
-        c:setoption("linger", { on = true, timeout = 0 })
-        c:close()
-      end
-    ]]
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write(server)
-    f:close()
-    local child = assert(io.popen("lua5.4 " .. script, "r"))
-    local port = child:read("*l")
+    -- a peer that reads a few bytes of the ClientHello and resets the connection
+    local port, stop = H.handshake_reset_server()
     local attempts = 0
     local c = H.client { base_url = "https://localhost:" .. tostring(port), ca_file = H.env.ca_file,
                          retries = 2, on_request = function() attempts = attempts + 1 end }
     local res, err = c.gcal.get(H.UUID)
     c:close()
-    child:close()
-    os.remove(script)
+    stop()
     assert.is_nil(res)
     assert.equals(3, attempts, "attempts made (retries = 2); the error: " .. tostring(err))
     assert.equals(3, err.attempts)
+    assert.equals("network", err.kind) -- "connection reset" (CONTRACT: network), not a handshake that failed on its merits
   end)
 end)
 

@@ -184,6 +184,38 @@ function H.with_unanswered_port(fn)
 end
 H.QUEUE_NEVER_FULL = "the kernel completed every connection (accept queue never full)"
 
+-- A TLS port on 127.0.0.1 whose peer reads the first bytes of each
+-- ClientHello and resets the connection (SO_LINGER 0), as a flaky load
+-- balancer does: a network fault inside the handshake, no certificate
+-- problem. Runs in a child process (up to `accepts` connections, 2 s idle);
+-- returns its port and a function that stops it.
+function H.handshake_reset_server(accepts)
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(([[
+    local socket = require "socket"
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    io.stdout:write(port, "\n") io.stdout:flush()
+    s:settimeout(2)
+    for _ = 1, %d do
+      local c = s:accept()
+      if not c then break end
+      c:settimeout(2)
+      c:receive(5)
+      c:setoption("linger", { on = true, timeout = 0 })
+      c:close()
+    end
+  ]]):format(accepts or 10))
+  f:close()
+  local child = assert(io.popen("lua5.4 " .. script, "r"))
+  local port = assert(tonumber(child:read("*l")), "the reset server did not start")
+  return port, function()
+    child:close()
+    os.remove(script)
+  end
+end
+
 function H.now()
   return require("toolzz.core").now()
 end

@@ -16,6 +16,7 @@
  * or wait is running is deferred until that call returns.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,6 +586,16 @@ static const char *classify(CURLcode rc) {
   }
 }
 
+/* A TLS handshake that failed because the connection was reset or broken
+   (a flaky load balancer), not because of a certificate or the protocol:
+   a network fault, retried like one, as the contract's kinds say. */
+static int reset_in_handshake(const slot *s) {
+  long os_errno = 0;
+  if (s->result != CURLE_SSL_CONNECT_ERROR) return 0;
+  if (curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK) return 0;
+  return os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED;
+}
+
 /* May any byte of the request have reached the server? From libcurl's
    counters: bytes of request written, or the transfer got past connecting
    (a connect, resolve or TLS handshake failure leaves both at zero). */
@@ -697,7 +708,7 @@ static int push_outcome(lua_State *L, slot *s) {
     lua_pushliteral(L, "network");
     lua_pushliteral(L, "the connection was closed inside the response headers");
   } else {
-    lua_pushstring(L, classify(s->result));
+    lua_pushstring(L, reset_in_handshake(s) ? "network" : classify(s->result));
     lua_pushstring(L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
   }
   lua_pushnumber(L, (lua_Number)elapsed);

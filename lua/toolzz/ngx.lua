@@ -492,7 +492,12 @@ local function connect(self, target, deadline, fresh)
       if tls_err == "timeout" then
         return nil, "timeout", format("the TLS handshake with %s timed out after %d ms", where, ms(clock() - started))
       end
-      return nil, "tls", "TLS handshake with " .. where .. " failed: " .. tostring(tls_err)
+      -- A certificate verdict is "NN: reason". A bare "handshake failed" or
+      -- "closed" is what a connection reset inside the handshake gives too
+      -- (nginx logs the errno, the cosocket API does not say it): a network
+      -- fault, retried like one, as libcurl's transport reports a reset.
+      local kind = (tls_err == "handshake failed" or tls_err == "closed") and "network" or "tls"
+      return nil, kind, "TLS handshake with " .. where .. " failed: " .. tostring(tls_err)
     end
     -- lua-nginx-module 0.10.23 can report success for a handshake whose
     -- verification failed when it completes at once; it has then closed the
