@@ -200,6 +200,19 @@ describe("review2: the toolzz command #no_valgrind", function()
     assert.equals("table", type(printed))
   end)
 
+  it("C1 control characters from the server (U+009B, a CSI on some terminals) never reach a table or an error line", function()
+    local CSI = "\194\155"
+    S.faults { { body = cjson.encode { id = ID, name = "x" .. CSI .. "31mred", unityId = ID } } }
+    local r = cli.toolzz { "--output", "table", "gcal", "get", ID }
+    assert.equals(0, r.code, r.err)
+    assert.is_nil(r.out:find(CSI, 1, true), "U+009B reached the table: " .. shown(r.out))
+    S.faults { { status = 400, body = cjson.encode { message = "bad" .. CSI .. "2Jname" } } }
+    r = cli.toolzz { "gcal", "get", ID }
+    assert.are_not.equal(0, r.code)
+    assert.truthy(r.err:find("bad", 1, true), r.err)
+    assert.is_nil(r.err:find(CSI, 1, true), "U+009B reached the error line: " .. shown(r.err))
+  end)
+
   it("a batch result shaped like a dry-run result cannot forge result lines", function()
     S.faults { { body = forged_record() } }
     local r = cli.toolzz({ "batch", "-" }, { stdin = cjson.encode { op = "gcal.get", id = ID } .. "\n" })

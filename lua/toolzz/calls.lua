@@ -12,7 +12,7 @@ local validate = require "toolzz.validate"
 local attempts = require "toolzz.attempts"
 local patch = require "toolzz.patch"
 
-local type, ipairs = type, ipairs
+local type, ipairs, setmetatable = type, ipairs, setmetatable
 local match = string.match
 local encode = core.encode
 
@@ -104,9 +104,15 @@ end
 _M.request = plain_request
 
 -- A write in dry-run mode: what would be sent, nothing sent.
+-- Each result made here is remembered (weakly), so that a printer can tell
+-- it from a server record that merely looks like one (toolzz.cli).
+local dry_results = setmetatable({}, { __mode = "k" })
 local function dry_result(request)
-  return { dry_run = true, method = request.method, url = request.url, body = request.body or "" }
+  local res = { dry_run = true, method = request.method, url = request.url, body = request.body or "" }
+  dry_results[res] = true
+  return res
 end
+function _M.is_dry_result(v) return dry_results[v] == true end
 
 -- End a job with a result or an error (marked with the call and step).
 local function finish(job, res, err)

@@ -14,6 +14,7 @@ local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local schema = require "toolzz.schema"
 local operations = require "toolzz.operations"
+local calls = require "toolzz.calls"
 local input = require "toolzz.cli.input"
 local output = require "toolzz.cli.output"
 local progress = require "toolzz.cli.progress"
@@ -231,7 +232,7 @@ local function usage_error(sys, message, argv)
     end
   end
   words[#words + 1] = "--help"
-  say(sys, "toolzz: " .. gsub(message, "%c", " ") .. " (see: toolzz " .. concat(words, " ") .. ")")
+  say(sys, "toolzz: " .. output.one_line(message) .. " (see: toolzz " .. concat(words, " ") .. ")")
   return EXIT.usage
 end
 
@@ -265,13 +266,13 @@ function _M.attempt_line(info)
   parts[#parts + 1] = output.ms(info.elapsed) .. " ms"
   if info.attempt then parts[#parts + 1] = "attempt " .. tostring(info.attempt) end
   if info.request_id then parts[#parts + 1] = "request-id " .. tostring(info.request_id) end
-  return (gsub(concat(parts, " "), "%c", " "))
+  return output.one_line(concat(parts, " "))
 end
 
 -- The JSON text of a result: a dry run's request with its body as sent
 -- (secret values redacted), else the response made printable.
 local function result_json(res, secrets, show_secrets)
-  if type(res) == "table" and res.dry_run == true and type(res.method) == "string" then
+  if calls.is_dry_result(res) then -- toolzz's own, never a server record shaped like one
     local body = "null"
     if type(res.body) == "string" and res.body ~= "" then
       body = show_secrets and res.body or output.redact_json_text(res.body)
@@ -285,7 +286,7 @@ end
 _M.result_json = result_json
 
 local function write_result(sys, args, res, secrets)
-  if args.output == "table" and type(res) == "table" and res.dry_run == nil then
+  if args.output == "table" and type(res) == "table" and not calls.is_dry_result(res) then
     sys.stdout:write(output.table_view(output.printable(res, secrets, args.show_secrets)))
     return
   end
@@ -356,7 +357,7 @@ local function run_batch(args, sys, opts, secrets)
     else
       malformed = malformed + 1
       outcomes[i] = { err = errors.new("validation", "malformed line: " .. problem) }
-      say(sys, "toolzz: line " .. line.number .. ": " .. (gsub(problem, "%c", " ")))
+      say(sys, "toolzz: line " .. line.number .. ": " .. output.one_line(problem))
     end
   end
 

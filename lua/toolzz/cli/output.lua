@@ -57,11 +57,16 @@ _M.ARRAY_KEYS = ARRAY_KEYS
 -- A copy of `value` fit to print: secret fields replaced by "[REDACTED]"
 -- (unless show_secrets), every `secrets` string scrubbed from every string,
 -- whole floats written as integers (5.4 decodes 0 as 0.0), known lists as [].
+-- A secret field's value is redacted whatever its type (an object too);
+-- keys are scrubbed like values; what lies deeper than MAX_PRINT_DEPTH
+-- levels is replaced by TOO_DEEP, never printed some other way.
+local MAX_PRINT_DEPTH = 64
+_M.TOO_DEEP = "[nested too deep]"
 function _M.printable(value, secrets, show_secrets)
   secrets = secrets or {}
   local function copy(v, key, depth)
     local t = type(v)
-    if key ~= nil and not show_secrets and SECRET_KEYS[key] and v ~= null and t ~= "table" then
+    if key ~= nil and not show_secrets and SECRET_KEYS[key] and v ~= null then
       return _M.REDACTED
     end
     if t == "string" then return errors.scrub(v, secrets) end
@@ -71,9 +76,12 @@ function _M.printable(value, secrets, show_secrets)
       end
       return v
     end
-    if t ~= "table" or depth > 64 then return v end
+    if t ~= "table" then return v end
+    if depth > MAX_PRINT_DEPTH then return _M.TOO_DEEP end
     local out = {}
-    for k, x in pairs(v) do out[k] = copy(x, k, depth + 1) end
+    for k, x in pairs(v) do
+      out[type(k) == "string" and errors.scrub(k, secrets) or k] = copy(x, k, depth + 1)
+    end
     if getmetatable(v) == array_mt or (next(out) == nil and ARRAY_KEYS[key]) then
       setmetatable(out, array_mt)
     end
@@ -163,11 +171,19 @@ local function width(s)
   return count
 end
 
+-- Text fit for one line of a terminal: control characters, C0 and C1 (the
+-- latter as UTF-8, U+0080-U+009F: U+009B starts an escape sequence on some
+-- terminals), become spaces.
+local function one_line(s)
+  return (gsub(gsub(s, "%c", " "), "\194[\128-\159]", " "))
+end
+_M.one_line = one_line
+
 local function cell(v)
   if v == nil or v == null then return "-" end
   if v == true then return "yes" end
   if v == false then return "no" end
-  return (gsub(tostring(v), "%c", " "))
+  return one_line(tostring(v))
 end
 
 -- The columns of a record of either kind.
@@ -241,7 +257,7 @@ function _M.error_lines(err, secrets)
   else
     lines[1] = tostring(err)
   end
-  for i = 1, #lines do lines[i] = errors.scrub((gsub(lines[i], "%c", " ")), secrets or {}) end
+  for i = 1, #lines do lines[i] = errors.scrub(one_line(lines[i]), secrets or {}) end
   return lines
 end
 
