@@ -285,6 +285,15 @@ local function result_json(res, secrets, show_secrets)
 end
 _M.result_json = result_json
 
+-- A list call's result is a JSON array, even when empty (decoded JSON
+-- cannot tell [] from {}). op: "list" or a full name such as "gcal.list".
+local function mark_list(op, res)
+  if type(op) == "string" and (op == "list" or op:match("%.list$")) and type(res) == "table"
+    and getmetatable(res) == nil then
+    setmetatable(res, core.array_mt)
+  end
+end
+
 local function write_result(sys, args, res, secrets)
   if args.output == "table" and type(res) == "table" and not calls.is_dry_result(res) then
     sys.stdout:write(output.table_view(output.printable(res, secrets, args.show_secrets)))
@@ -337,7 +346,7 @@ local function run_call(args, sys, opts, secrets)
   res, err = call(unpack(call_args, 1, operation.id and operation.body and 2 or 1))
   client:close()
   if res == nil then return fail(sys, err, secrets) end
-  if op == "list" and type(res) == "table" and getmetatable(res) == nil then setmetatable(res, core.array_mt) end
+  mark_list(op, res)
   write_result(sys, args, res, secrets)
   return EXIT.ok
 end
@@ -387,7 +396,10 @@ local function run_batch(args, sys, opts, secrets)
     if bar then bar:finish(done, failed) end
     return fail(sys, err, secrets)
   end
-  for k, result in pairs(results) do outcomes[line_of_item[k]] = result end
+  for k, result in pairs(results) do
+    outcomes[line_of_item[k]] = result
+    mark_list(items[k][1], result.res) -- an empty list prints as [], as the list command's does
+  end
 
   failed = 0
   for i, line in ipairs(lines) do
