@@ -9,7 +9,7 @@ local cjson = require "cjson"
 
 local type, pcall, tonumber, tostring, next, ipairs, setmetatable, rawget =
   type, pcall, tonumber, tostring, next, ipairs, setmetatable, rawget
-local find, match, gsub, gmatch = string.find, string.match, string.gsub, string.gmatch
+local find, match, gsub, gmatch, sub = string.find, string.match, string.gsub, string.gmatch, string.sub
 local concat = table.concat
 
 local _M = {}
@@ -20,11 +20,68 @@ local null = cjson.null
 local decoder = cjson.new()
 decoder.decode_invalid_numbers(false)
 
--- JSON text -> value, or nil, message.
+-- lua-cjson decodes [] and {} alike, as an empty table. So that an empty
+-- array the user wrote is sent as [], each [] (outside strings) is decoded
+-- as a one-item array holding EMPTY, then made an empty toolzz.array.
+local EMPTY = "\0toolzz:empty-array\0"
+local EMPTY_JSON = '["\\u0000toolzz:empty-array\\u0000"]'
+
+local function mark_empty_arrays(text)
+  if not find(text, "%[[ \t\r\n]*%]") then return text end
+  local out, from, i = {}, 1, 1
+  while true do
+    local at = find(text, '["%[]', i)
+    if not at then break end
+    if sub(text, at, at) == '"' then -- skip the string, escapes included
+      local j = at + 1
+      while true do
+        local q = find(text, '[\\"]', j)
+        if not q then return text end -- unterminated: let the decoder say so
+        if sub(text, q, q) == "\\" then j = q + 2 else i = q + 1 break end
+      end
+    else
+      local close = match(text, "^%[[ \t\r\n]*()%]", at)
+      if close then
+        out[#out + 1] = sub(text, from, at - 1)
+        out[#out + 1] = EMPTY_JSON
+        from = close + 1
+        i = close + 1
+      else
+        i = at + 1
+      end
+    end
+  end
+  out[#out + 1] = sub(text, from)
+  return concat(out)
+end
+
+local function is_empty_marker(v)
+  return type(v) == "table" and rawget(v, 1) == EMPTY and next(v, 1) == nil
+end
+
+local function restore_empty_arrays(value)
+  if is_empty_marker(value) then return setmetatable({}, core.array_mt) end
+  local stack, seen = { value }, {}
+  while #stack > 0 do
+    local t = stack[#stack]
+    stack[#stack] = nil
+    if type(t) == "table" and not seen[t] then
+      seen[t] = true
+      for k, v in next, t do
+        if is_empty_marker(v) then t[k] = setmetatable({}, core.array_mt)
+        elseif type(v) == "table" then stack[#stack + 1] = v end
+      end
+    end
+  end
+  return value
+end
+
+-- JSON text -> value, or nil, message. Empty arrays come back as toolzz.array.
 local function decode(text)
-  local ok, value = pcall(decoder.decode, text)
-  if ok then return value end
-  return nil, (gsub(tostring(value), "^.-:%d+: ", ""))
+  local ok, value = pcall(decoder.decode, mark_empty_arrays(text))
+  if ok then return restore_empty_arrays(value) end
+  local _, why = pcall(decoder.decode, text) -- the message about the user's own text
+  return nil, (gsub(tostring(why), "^.-:%d+: ", ""))
 end
 _M.decode = decode
 
