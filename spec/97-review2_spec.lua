@@ -291,3 +291,44 @@ describe("review2: the toolzz command #no_valgrind", function()
     assert.is_nil((r.out .. r.err):find(H.env.token, 1, true), "the API token was printed")
   end)
 end)
+
+describe("review2: toolzz batch output", function()
+  before_each(function() S.reset() end)
+
+  it("writes each result line as soon as it and the lines before it are done, not only at the end", function()
+    local cli = require "toolzz.cli"
+    local core = require "toolzz.core"
+    local id = H.UUID
+    S.faults {
+      { status = 200, body = '{"id":"first"}' },
+      { delay = 0.8, status = 200, body = '{"id":"second"}' },
+    }
+    local batch = ('{"op":"gcal.get","id":"%s"}\n{"op":"gcal.get","id":"%s"}\n'):format(id, id)
+    local writes = {}
+    local env = { TOOLZZ_TOKEN = H.env.token, TOOLZZ_BASE_URL = H.env.http_url,
+                  TOOLZZ_CONVERFLOW_URL = H.env.cf_http_url }
+    local sys = {
+      stdin = { read = function() local t = batch batch = "" return t end },
+      stdout = { write = function(_, ...) writes[#writes + 1] = { text = table.concat { ... }, at = core.now() } end,
+                 flush = function() end },
+      stderr = { write = function() end, flush = function() end },
+      getenv = function(name) return env[name] end,
+      isatty = function() return false end,
+      now = core.now,
+    }
+    local code = cli.main({ "--base-url", H.env.http_url, "--converflow-url", H.env.cf_http_url,
+                            "batch", "--concurrency", "1", "-" }, sys)
+    local ended = core.now()
+    local all = {}
+    for _, w in ipairs(writes) do all[#all + 1] = w.text end
+    assert.equals(0, code, table.concat(all))
+    local first
+    for _, w in ipairs(writes) do
+      if w.text:find('"line":1', 1, true) then first = w break end
+    end
+    assert.is_table(first, "no line 1 was written")
+    assert.truthy(first.text:find("first", 1, true), first.text)
+    assert.is_true(ended - first.at > 0.5,
+      ("line 1 was written %.2f s before the batch ended (the second item took 0.8 s)"):format(ended - first.at))
+  end)
+end)

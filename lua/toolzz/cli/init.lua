@@ -380,13 +380,39 @@ local function run_batch(args, sys, opts, secrets)
     bar = progress.new(sys.stderr, #lines, sys.now)
     bar:update(done, failed, true)
   end
+  -- Result lines go out in input order, each as soon as it and every line
+  -- before it are done: an interrupted batch has reported what it did.
+  local written = 0
+  local function write_ready()
+    while written < #lines and outcomes[written + 1] ~= nil do
+      if bar then bar:clear() end
+      written = written + 1
+      local outcome, head = outcomes[written], '{"line":' .. lines[written].number
+      if outcome.err == nil and outcome.res ~= nil then
+        sys.stdout:write(head, ',"ok":true,"res":', result_json(outcome.res, secrets, args.show_secrets), "}\n")
+      else
+        local e = outcome.err or errors.new("config", "no result")
+        sys.stdout:write(head, ',"ok":false,"error":',
+          output.encode(output.printable(output.error_table(e), secrets, args.show_secrets)), "}\n")
+      end
+    end
+    sys.stdout:flush()
+  end
+  local function settle(k, result)
+    if type(result) ~= "table" then result = {} end
+    outcomes[line_of_item[k]] = result
+    mark_list(items[k][1], result.res) -- an empty list prints as [], as the list command's does
+  end
+  write_ready() -- malformed lines at the start
   local results = {}
   if #items > 0 then
     results, err = client.batch(items, {
       concurrency = args.concurrency,
-      on_progress = function(finished, _, _, result)
+      on_progress = function(finished, _, k, result)
         done = malformed + finished
         if type(result) == "table" and result.err then failed = failed + 1 end
+        settle(k, result)
+        write_ready()
         if bar then bar:update(done, failed) end
       end,
     })
@@ -396,23 +422,14 @@ local function run_batch(args, sys, opts, secrets)
     if bar then bar:finish(done, failed) end
     return fail(sys, err, secrets)
   end
-  for k, result in pairs(results) do
-    outcomes[line_of_item[k]] = result
-    mark_list(items[k][1], result.res) -- an empty list prints as [], as the list command's does
-  end
+  for k, result in pairs(results) do settle(k, result) end
+  for i = 1, #lines do outcomes[i] = outcomes[i] or {} end -- none left without a line
+  write_ready()
 
   failed = 0
-  for i, line in ipairs(lines) do
+  for i = 1, #lines do
     local outcome = outcomes[i]
-    local head = '{"line":' .. line.number
-    if outcome and outcome.err == nil and outcome.res ~= nil then
-      sys.stdout:write(head, ',"ok":true,"res":', result_json(outcome.res, secrets, args.show_secrets), "}\n")
-    else
-      failed = failed + 1
-      local e = outcome and outcome.err or errors.new("config", "no result")
-      sys.stdout:write(head, ',"ok":false,"error":',
-        output.encode(output.printable(output.error_table(e), secrets, args.show_secrets)), "}\n")
-    end
+    if not (outcome.err == nil and outcome.res ~= nil) then failed = failed + 1 end
   end
   sys.stdout:flush()
   if bar then bar:finish(#lines, failed) end
