@@ -14,13 +14,22 @@
  * a protected call, so that an error raised by a finaliser while they are
  * pushed never leaves a slot busy. A close() from a finaliser while a request
  * or wait is running is deferred until that call returns.
+ *
+ * Transfers are driven through libcurl's socket interface: libcurl says which
+ * sockets to watch and when its next timeout is due, the transport polls
+ * them and tells libcurl only which sockets are ready. curl_multi_perform
+ * would instead poll every running transfer's socket on every wake-up:
+ * O(transfers) system calls per answer in a batch.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -81,6 +90,11 @@ typedef struct transport {
   int https_seen;    /* the last https answer: 0 none yet, 1 HTTP/1.x, 2 HTTP/2 */
   long host_cap;     /* CURLMOPT_MAX_HOST_CONNECTIONS now set (0 = none) */
   int fresh_handles; /* libcurl < 8.1.0: never reuse an easy handle (see start) */
+  struct pollfd *fds; /* the sockets libcurl wants watched (on_socket) */
+  struct pollfd *ready; /* poll's verdicts, copied: acting on one changes fds */
+  int nfds, fds_cap;
+  int running;        /* transfers libcurl has running */
+  double timer_at;    /* when libcurl wants curl_multi_socket_action(TIMEOUT); < 0: never */
 } transport;
 
 /* ---- callbacks (never touch Lua) ------------------------------------ */
@@ -541,16 +555,94 @@ static void fail_all(transport *t, CURLMcode mc) {
   }
 }
 
+static double monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* libcurl: watch socket fd for `what` (CURL_POLL_IN/OUT/INOUT/REMOVE). */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *socketp) {
+  transport *t = (transport *)ud;
+  int i;
+  short events = (short)((what == CURL_POLL_IN || what == CURL_POLL_INOUT ? POLLIN : 0) |
+                         (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? POLLOUT : 0));
+  (void)e;
+  (void)socketp;
+  for (i = 0; i < t->nfds && t->fds[i].fd != fd; i++) {}
+  if (what == CURL_POLL_REMOVE) {
+    if (i < t->nfds) t->fds[i] = t->fds[--t->nfds];
+    return 0;
+  }
+  if (i == t->nfds) {
+    if (t->nfds == t->fds_cap) {
+      int cap = t->fds_cap ? t->fds_cap * 2 : 16;
+      struct pollfd *fds = (struct pollfd *)realloc(t->fds, (size_t)cap * sizeof *fds);
+      struct pollfd *ready;
+      if (!fds) return -1;
+      t->fds = fds;
+      ready = (struct pollfd *)realloc(t->ready, (size_t)cap * sizeof *ready);
+      if (!ready) return -1;
+      t->ready = ready;
+      t->fds_cap = cap;
+    }
+    t->fds[t->nfds].fd = fd;
+    t->nfds++;
+  }
+  t->fds[i].events = events;
+  t->fds[i].revents = 0;
+  return 0;
+}
+
+/* libcurl: call curl_multi_socket_action(TIMEOUT) in timeout_ms (-1: never). */
+static int on_timer(CURLM *m, long timeout_ms, void *ud) {
+  transport *t = (transport *)ud;
+  (void)m;
+  t->timer_at = timeout_ms < 0 ? -1.0 : monotonic() + (double)timeout_ms / 1000.0;
+  return 0;
+}
+
+/* Tell libcurl that fd is ready (CURL_CSELECT_* bits), or that its timeout
+   is due (CURL_SOCKET_TIMEOUT); 0, or -1 when the multi handle failed. */
+static int act(transport *t, curl_socket_t fd, int bits) {
+  CURLMcode mc = curl_multi_socket_action(t->multi, fd, bits, &t->running);
+  if (mc != CURLM_OK) { fail_all(t, mc); return -1; }
+  return 0;
+}
+
 /* Drive all transfers for at most wait_ms; returns how many finished. */
 static int drive(transport *t, int wait_ms) {
-  int running = 0, finished;
-  CURLMcode mc = curl_multi_perform(t->multi, &running);
-  if (mc != CURLM_OK) { fail_all(t, mc); return 1; }
+  int i, n, nready = 0, finished, timeout = wait_ms;
+  double now = monotonic();
+  if (t->timer_at >= 0 && t->timer_at <= now) {
+    t->timer_at = -1.0;
+    if (act(t, CURL_SOCKET_TIMEOUT, 0)) return 1;
+  }
   finished = collect(t);
-  if (finished || running == 0) return finished;
-  mc = curl_multi_poll(t->multi, NULL, 0, wait_ms, NULL);
-  if (mc == CURLM_OK) mc = curl_multi_perform(t->multi, &running);
-  if (mc != CURLM_OK) { fail_all(t, mc); return 1; }
+  if (finished || (t->running == 0 && t->timer_at < 0)) { cap_connections(t); return finished; }
+  if (t->timer_at >= 0) {
+    double ms = ceil((t->timer_at - now) * 1000.0);
+    if (ms < timeout) timeout = ms < 0 ? 0 : (int)ms;
+  }
+  n = t->nfds ? poll(t->fds, (nfds_t)t->nfds, timeout) : 0;
+  if (!t->nfds && timeout > 0) { /* only a timer to wait for (a name being resolved) */
+    struct timespec ts;
+    ts.tv_sec = timeout / 1000;
+    ts.tv_nsec = (long)(timeout % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+  }
+  for (i = 0; n > 0 && i < t->nfds; i++)
+    if (t->fds[i].revents) t->ready[nready++] = t->fds[i];
+  for (i = 0; i < nready; i++) {
+    short r = t->ready[i].revents;
+    int bits = ((r & POLLIN) ? CURL_CSELECT_IN : 0) | ((r & POLLOUT) ? CURL_CSELECT_OUT : 0) |
+               ((r & (POLLERR | POLLHUP | POLLNVAL)) ? CURL_CSELECT_ERR : 0);
+    if (act(t, t->ready[i].fd, bits)) return 1;
+  }
+  if (t->timer_at >= 0 && t->timer_at <= monotonic()) {
+    t->timer_at = -1.0;
+    if (act(t, CURL_SOCKET_TIMEOUT, 0)) return 1;
+  }
   finished = collect(t);
   cap_connections(t);
   return finished;
@@ -743,6 +835,10 @@ static void release_all(lua_State *L, transport *t) {
   t->nslots = 0;
   if (t->multi) curl_multi_cleanup(t->multi);
   t->multi = NULL;
+  free(t->fds);
+  free(t->ready);
+  t->fds = t->ready = NULL;
+  t->nfds = t->fds_cap = 0;
   free_headers(&t->headers);
   free_headers(&t->headers_body);
   for (i = 0; i < t->nkeep; i++) free(t->keep[i]);
@@ -825,6 +921,12 @@ static int l_transport_new(lua_State *L) {
     return luaL_error(L, "toolzz: libcurl refuses CURLMOPT_MAX_CONCURRENT_STREAMS");
 #endif
   t->fresh_handles = curl_version_info(CURLVERSION_NOW)->version_num < 0x080100;
+  t->timer_at = -1.0;
+  if (curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+      curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
+      curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+      curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, (void *)t) != CURLM_OK)
+    return luaL_error(L, "toolzz: libcurl refuses the socket callbacks");
   t->closed = 0;
   return 1;
 }
