@@ -8,11 +8,14 @@
  * outcome checked by fuzz_check (Lua, below):
  *
  *   - encode returns exactly two values: json, nil or nil, problems;
- *   - json is at most max_bytes long, valid UTF-8, without raw control bytes,
- *     valid JSON for lua-cjson, and decodes back to the value it came from;
- *   - json is also what encode gives with max_bytes = #json, and one byte less
- *     gives exactly one problem, the size limit (unless bit 3 of the flags
- *     byte is set: two encodes fewer, for speed, as the input chooses);
+ *   - json is at most max_bytes long, valid UTF-8, without raw control bytes;
+ *   - the cross-check, on a deterministic sample of a quarter of the inputs
+ *     (those whose FNV-1a hash is 0 mod CROSS_EVERY; every input when
+ *     FUZZ_CROSS_EVERY=1, as tools/fuzz replays the kept ones): json is
+ *     valid JSON for lua-cjson and decodes back to the value it came from,
+ *     and json is also what encode gives with max_bytes = #json, and one
+ *     byte less gives exactly one problem, the size limit (unless bit 3 of
+ *     the flags byte is set: two encodes fewer, as the input chooses);
  *   - problems is a non-empty list (at most DEFAULT_MAX_ERRORS) of
  *     { path = <UTF-8 string>, message = <non-empty UTF-8 string> };
  *   - a negative or NaN max_bytes refuses everything, an infinite or huge one
@@ -67,6 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
    (a bound on what one input can leave behind). */
 #define GC_EVERY 1024
 #define GC_HEAP_KB 8192
+#define GC_PAUSE 400
+/* The cross-check of an encoded value (a lua-cjson decode compared with the
+   value, then two more encodes at max_bytes = #json and #json - 1) is most of
+   the cost of an input. It runs on a deterministic sample: the inputs whose
+   hash is 0 modulo CROSS_EVERY (so a failing input fails again when run
+   alone), and on every input when FUZZ_CROSS_EVERY=1 is in the environment,
+   as tools/fuzz sets it to replay the kept inputs. The other checks run on
+   every input. */
+#ifndef CROSS_EVERY
+#define CROSS_EVERY 4
+#endif
 
 static lua_State *L;
 static unsigned long inputs_run;
@@ -78,6 +92,9 @@ static int weak_mt_ref = LUA_NOREF;
 static int used_weak;               /* this input made a weak table */
 static int collected;               /* this input ran a full GC */
 static int utf8len_ref = LUA_NOREF;
+static int bulk_keys_ref = LUA_NOREF; /* the keys "k0" .. of a bulk object */
+static unsigned long cross_every = CROSS_EVERY; /* FUZZ_CROSS_EVERY */
+static int cross;                   /* this input gets the cross-check */
 
 /* ---- the checker, in Lua ---------------------------------------------- */
 
@@ -154,7 +171,7 @@ static const char CHECKER[] =
   "  end\n"
   "end\n"
   "\n"
-  "return function(value, limit, raised, nres, json, problems, limits_too)\n"
+  "return function(value, limit, raised, nres, json, problems, cross, limits_too)\n"
   "  if raised then -- only an argument error about a nonsense limit is fine\n"
   "    if bad_limit(limit) and type(json) == 'string' and find(json, 'max_bytes', 1, true) then return end\n"
   "    fail('encode raised: %s', tostring(json))\n"
@@ -173,6 +190,7 @@ static const char CHECKER[] =
   "  if #json > max then fail('%d bytes written with max_bytes %d', #json, max) end\n"
   "  if not utf8_valid(json) then fail('output is not UTF-8') end\n"
   "  if find(json, '[%z\\1-\\31]') then fail('raw control byte in output') end\n"
+  "  if not cross then return end -- the cross-check below: a sample of the inputs\n"
   "  local ok, decoded = pcall(decode, json)\n"
   "  if not ok then fail('output is not JSON (%s): %s', tostring(decoded), json:sub(1, 200)) end\n"
   "  local why = same(value, decoded)\n"
@@ -354,7 +372,7 @@ static void set_kv(int t) {
 static void nest(reader *r, unsigned depth) {
   unsigned style = rd_u8(r), i;
   for (i = 0; i < depth; i++) {
-    lua_createtable(L, 1, 1);
+    lua_createtable(L, style & 1, !(style & 1)); /* sized for its one key: one malloc fewer */
     lua_insert(L, -2);
     if (style & 1) lua_rawseti(L, -2, 1);
     else lua_setfield(L, -2, (style & 2) ? "k" : "");
@@ -474,9 +492,11 @@ static void build(reader *r, int base) {
         for (i = 0; i < len; i++) {
           lua_pushvalue(L, -2);
           if (as_object) {
-            char key[16];
-            snprintf(key, sizeof key, "k%u", i);
-            lua_setfield(L, -2, key);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, bulk_keys_ref); /* "k<i>", made once */
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            lua_remove(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -3);
           } else lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         lua_remove(L, -2);
@@ -499,48 +519,69 @@ static void build(reader *r, int base) {
   }
 }
 
+/* expand's memo: a table (by address; all are alive on the stack while it
+   runs) to its cost and the depth it was reckoned from. In C, not in two Lua
+   tables made for each input: their allocations were a tenth of the time.
+   An entry is valid for the input whose stamp it carries. A walk enters at
+   most MAX_COST / NODE_COST tables, plus one path of DEFAULT_MAX_DEPTH + 2
+   before its cost is looked at: a quarter of MEMO_SLOTS. */
+#define MEMO_SLOTS 2048
+static struct memo_entry {
+  const void *table;
+  unsigned long stamp;
+  int depth;
+  size_t cost;
+} memo[MEMO_SLOTS];
+static unsigned long memo_stamp; /* this input's: inputs_run + 1 */
+static size_t memo_used;
+
+static struct memo_entry *memo_find(const void *table) {
+  size_t h = (size_t)(((uint64_t)(uintptr_t)table * 0x9E3779B97F4A7C15u) >> 40);
+  for (;; h++) {
+    struct memo_entry *e = &memo[h % MEMO_SLOTS];
+    if (e->stamp != memo_stamp) { /* free: a new entry, not seen yet */
+      if (++memo_used > MEMO_SLOTS / 2) die("expand's memo is full");
+      e->stamp = memo_stamp;
+      e->table = table;
+      e->depth = -1;
+      e->cost = 0;
+      return e;
+    }
+    if (e->table == table) return e;
+  }
+}
+
 /* Add what the value at idx costs the encoder and the checks, as a walk like
    the encoder's would (shared tables counted each time they are reached, no
    deeper than the encoder goes): NODE_COST per value, ESCAPED_COST per byte
-   of string. Stops as soon as *cost passes MAX_COST. memo and memo + 1 (stack
-   indices) map tables to their cost and the depth it was reckoned from: seen
-   again higher up, a table is walked again, as the encoder would go deeper. */
-static int expand(int idx, int memo, int depth, size_t *cost) {
+   of string. Stops as soon as *cost passes MAX_COST. The memo maps tables to
+   their cost and the depth it was reckoned from: seen again higher up, a
+   table is walked again, as the encoder would go deeper. */
+static int expand(int idx, int depth, size_t *cost) {
   int t = lua_type(L, idx);
+  struct memo_entry *e;
   *cost += NODE_COST;
   if (t == LUA_TSTRING) *cost += ESCAPED_COST * lua_rawlen(L, idx);
   if (t != LUA_TTABLE || depth > DEFAULT_MAX_DEPTH + 1) goto done;
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, memo + 1) == LUA_TNUMBER && lua_tointeger(L, -1) <= depth) {
-    /* seen no deeper than here: add what it cost then */
-    lua_pop(L, 1);
-    lua_pushvalue(L, idx);
-    lua_rawget(L, memo);
-    *cost += (size_t)lua_tointeger(L, -1);
-    lua_pop(L, 1);
+  e = memo_find(lua_topointer(L, idx));
+  if (e->depth >= 0 && e->depth <= depth) {
+    *cost += e->cost; /* seen no deeper than here: add what it cost then */
     goto done;
   }
-  lua_pop(L, 1);
   {
     size_t before = *cost;
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, NODE_COST); /* on the path: a cycle stops the encoder here */
-    lua_rawset(L, memo);
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, depth);
-    lua_rawset(L, memo + 1);
+    e->cost = NODE_COST; /* on the path: a cycle stops the encoder here */
+    e->depth = depth;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       int ok;
       luaL_checkstack(L, 8, "expand");
       if (lua_type(L, -2) == LUA_TSTRING) *cost += ESCAPED_COST * lua_rawlen(L, -2);
-      ok = expand(lua_gettop(L), memo, depth + 1, cost);
+      ok = expand(lua_gettop(L), depth + 1, cost);
       lua_pop(L, 1);
       if (!ok) { lua_pop(L, 1); return 0; }
     }
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, (lua_Integer)(*cost - before));
-    lua_rawset(L, memo);
+    e->cost = *cost - before; /* entries never move: e is still this table's */
   }
 done:
   return *cost <= MAX_COST;
@@ -590,12 +631,9 @@ static int run(lua_State *l) {
   value_idx = (flags & 1) ? lua_gettop(l) : base + 1;
   {
     size_t cost = 0;
-    int fits;
-    lua_newtable(l);
-    lua_newtable(l);
-    fits = expand(value_idx, lua_gettop(l) - 1, 0, &cost);
-    lua_pop(l, 2);
-    if (!fits) { lua_settop(l, 0); return 0; }
+    memo_stamp = inputs_run + 1;
+    memo_used = 0;
+    if (!expand(value_idx, 0, &cost)) { lua_settop(l, 0); return 0; }
   }
   if ((flags & 6) == 6 && !collected) lua_gc(l, LUA_GCCOLLECT, 0);
   /* a collection between encode and the check could empty a weak table */
@@ -617,8 +655,9 @@ static int run(lua_State *l) {
   lua_pushinteger(l, nres);
   lua_pushvalue(l, top + 1);
   lua_pushvalue(l, top + 2);
+  lua_pushboolean(l, cross);
   lua_pushboolean(l, !(flags & 8));
-  lua_call(l, 7, 0);
+  lua_call(l, 8, 0);
   lua_settop(l, 0);
   if (used_weak) lua_gc(l, LUA_GCRESTART, 0);
   return 0;
@@ -636,6 +675,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   L = luaL_newstate();
   if (!L) die("cannot create a Lua state");
   luaL_openlibs(L);
+  /* A pause of 400: a collection cycle starts when the heap is 4 times what
+     the last one left (200 by default); with GC_HEAP_KB, the incremental
+     collector does less of the work, the full collections more. Its steps
+     still run, inside encode too. */
+  lua_gc(L, LUA_GCINC, GC_PAUSE, 0, 0);
 
   /* cjson from the system; the module itself is linked in */
   lua_getglobal(L, "package");
@@ -677,6 +721,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   lua_pushliteral(L, "kv");
   lua_setfield(L, -2, "__mode");
   weak_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_createtable(L, MAX_BULK, 0);
+  {
+    int i;
+    for (i = 0; i < MAX_BULK; i++) {
+      lua_pushfstring(L, "k%d", i);
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  bulk_keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   if (luaL_loadbuffer(L, CHECKER, sizeof CHECKER - 1, "=fuzz_check") != LUA_OK) die(lua_tostring(L, -1));
   lua_pushvalue(L, -2);                       /* core */
@@ -687,12 +740,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (lua_pcall(L, 5, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
   check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, 0);
+  if (getenv("FUZZ_CROSS_EVERY")) {
+    cross_every = strtoul(getenv("FUZZ_CROSS_EVERY"), NULL, 10);
+    if (cross_every == 0) die("FUZZ_CROSS_EVERY must be a whole number above 0");
+  }
   atexit(close_state);
   return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   reader r;
+  uint32_t h = 2166136261u; /* FNV-1a of the input: the cross-check sample */
+  size_t i;
+  for (i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
+  cross = h % cross_every == 0;
   r.p = data;
   r.n = size;
   if (lua_gettop(L) != 0) die("stack not empty before an input");
