@@ -10,12 +10,12 @@
  *   - encode returns exactly two values: json, nil or nil, problems;
  *   - json is at most max_bytes long, valid UTF-8, without raw control bytes;
  *   - the cross-check, on a deterministic sample of a quarter of the inputs
- *     (those whose FNV-1a hash is 0 mod CROSS_EVERY; every input when
- *     FUZZ_CROSS_EVERY=1, as tools/fuzz replays the kept ones): json is
- *     valid JSON for lua-cjson and decodes back to the value it came from,
- *     and json is also what encode gives with max_bytes = #json, and one
- *     byte less gives exactly one problem, the size limit (unless bit 3 of
- *     the flags byte is set: two encodes fewer, as the input chooses);
+ *     (see CROSS_EVERY; every input when FUZZ_CROSS_EVERY=1, as tools/fuzz
+ *     replays the kept ones): json is valid JSON for lua-cjson and decodes
+ *     back to the value it came from, and it is also what encode gives with
+ *     max_bytes = #json, and one byte less gives exactly one problem, the
+ *     size limit (unless bit 3 of the flags byte is set: two encodes fewer,
+ *     as the input chooses);
  *   - problems is a non-empty list (at most DEFAULT_MAX_ERRORS) of
  *     { path = <UTF-8 string>, message = <non-empty UTF-8 string> };
  *   - a negative or NaN max_bytes refuses everything, an infinite or huge one
@@ -24,8 +24,8 @@
  *   - encode raises nothing else, and the Lua stack is balanced after each
  *     input.
  *
- * Every string pushed is also checked against Lua's own strict UTF-8 decoder
- * (utf8.len), a second opinion on tz_utf8_valid.
+ * With the cross-check, every string pushed is also checked against Lua's own
+ * strict UTF-8 decoder (utf8.len), a second opinion on tz_utf8_valid.
  *
  * A failed check prints why and aborts, which libFuzzer reports as a crash.
  * FUZZ_VERBOSE=1 in the environment prints each outcome.
@@ -57,14 +57,13 @@
    (a bound on what one input can leave behind). */
 #define GC_EVERY 1024
 #define GC_HEAP_KB 8192
-#define GC_PAUSE 400
-/* The cross-check of an encoded value (a lua-cjson decode compared with the
-   value, then two more encodes at max_bytes = #json and #json - 1) is most of
-   the cost of an input. It runs on a deterministic sample: the inputs whose
-   hash is 0 modulo CROSS_EVERY (so a failing input fails again when run
-   alone), and on every input when FUZZ_CROSS_EVERY=1 is in the environment,
-   as tools/fuzz sets it to replay the kept inputs. The other checks run on
-   every input. */
+/* The cross-checks, the costliest (a second UTF-8 validator, utf8.len, on
+   every string the program pushes; a lua-cjson decode of the output compared
+   with the value; two more encodes at max_bytes = #json and #json - 1), run
+   on a deterministic sample: the inputs whose FNV-1a hash is 0 modulo
+   CROSS_EVERY, so a failing input fails again when run alone; and on every
+   input with FUZZ_CROSS_EVERY=1 in the environment, as tools/fuzz replays
+   the kept inputs. The other checks run on every input. */
 #ifndef CROSS_EVERY
 #define CROSS_EVERY 4
 #endif
@@ -226,8 +225,10 @@ static void push_special_float(reader *r) {
   else lua_pushnumber(L, -(lua_Number)INFINITY);
 }
 
-/* Check the string at the top with tz_utf8_valid against utf8.len (strict). */
+/* Check the string at the top with tz_utf8_valid against utf8.len (strict):
+   part of the cross-check, on the same sample of inputs. */
 static void check_utf8_top(void) {
+  if (!cross) return;
   size_t n, i;
   const char *s = lua_tolstring(L, -1, &n);
   int ours = tz_utf8_valid((const unsigned char *)s, n), lua;
@@ -551,11 +552,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
   new_state();
-  /* A pause of 400: a collection cycle starts when the heap is 4 times what
-     the last one left (200 by default); with GC_HEAP_KB, the incremental
-     collector does less of the work, the full collections more. Its steps
-     still run, inside encode too. */
-  lua_gc(L, LUA_GCINC, GC_PAUSE, 0, 0);
 
   require("cjson"); /* from the system; toolzz.core is linked in */
   require("toolzz.core"); /* stack: cjson, core */
