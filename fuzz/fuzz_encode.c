@@ -8,11 +8,14 @@
  * outcome checked by fuzz_check (Lua, below):
  *
  *   - encode returns exactly two values: json, nil or nil, problems;
- *   - json is at most max_bytes long, valid UTF-8, without raw control bytes,
- *     valid JSON for lua-cjson, and decodes back to the value it came from;
- *   - json is also what encode gives with max_bytes = #json, and one byte less
- *     gives exactly one problem, the size limit (unless bit 3 of the flags
- *     byte is set: two encodes fewer, for speed, as the input chooses);
+ *   - json is at most max_bytes long, valid UTF-8, without raw control bytes;
+ *   - the cross-check, on a deterministic sample of a quarter of the inputs
+ *     (see CROSS_EVERY; every input when FUZZ_CROSS_EVERY=1, as tools/fuzz
+ *     replays the kept ones): json is valid JSON for lua-cjson and decodes
+ *     back to the value it came from, and it is also what encode gives with
+ *     max_bytes = #json, and one byte less gives exactly one problem, the
+ *     size limit (unless bit 3 of the flags byte is set: two encodes fewer,
+ *     as the input chooses);
  *   - problems is a non-empty list (at most DEFAULT_MAX_ERRORS) of
  *     { path = <UTF-8 string>, message = <non-empty UTF-8 string> };
  *   - a negative or NaN max_bytes refuses everything, an infinite or huge one
@@ -21,31 +24,18 @@
  *   - encode raises nothing else, and the Lua stack is balanced after each
  *     input.
  *
- * Every string pushed is also checked against Lua's own strict UTF-8 decoder
- * (utf8.len), a second opinion on tz_utf8_valid.
+ * With the cross-check, every string pushed is also checked against Lua's own
+ * strict UTF-8 decoder (utf8.len), a second opinion on tz_utf8_valid.
  *
  * A failed check prints why and aborts, which libFuzzer reports as a crash.
  * FUZZ_VERBOSE=1 in the environment prints each outcome.
  */
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "lua.h"
-#include "lualib.h"
-#include "lauxlib.h"
+#define FUZZ_NAME "fuzz_encode"
+#include "values.h"
 
 #include "toolzz.h"
-
-int luaopen_toolzz_core(lua_State *L);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#ifndef CJSON_CPATH
-#define CJSON_CPATH "/usr/lib/x86_64-linux-gnu/lua/5.4/?.so"
-#endif
 
 #define MAX_VALUES 48      /* values the program may hold on the stack */
 #define MAX_OPS 4096       /* instructions run per input */
@@ -67,17 +57,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
    (a bound on what one input can leave behind). */
 #define GC_EVERY 1024
 #define GC_HEAP_KB 8192
+/* The cross-checks, the costliest (a second UTF-8 validator, utf8.len, on
+   every string the program pushes; a lua-cjson decode of the output compared
+   with the value; two more encodes at max_bytes = #json and #json - 1), run
+   on a deterministic sample: the inputs whose FNV-1a hash is 0 modulo
+   CROSS_EVERY, so a failing input fails again when run alone; and on every
+   input with FUZZ_CROSS_EVERY=1 in the environment, as tools/fuzz replays
+   the kept inputs. The other checks run on every input. */
+#ifndef CROSS_EVERY
+#define CROSS_EVERY 4
+#endif
 
-static lua_State *L;
-static unsigned long inputs_run;
 static int check_ref = LUA_NOREF; /* fuzz_check */
 static int encode_ref = LUA_NOREF;
 static int array_mt_ref = LUA_NOREF;
-static int trap_mt_ref = LUA_NOREF; /* metatable whose metamethods raise */
-static int weak_mt_ref = LUA_NOREF;
-static int used_weak;               /* this input made a weak table */
-static int collected;               /* this input ran a full GC */
 static int utf8len_ref = LUA_NOREF;
+static int bulk_keys_ref = LUA_NOREF; /* the keys "k0" .. of a bulk object */
+static unsigned long cross_every = CROSS_EVERY; /* FUZZ_CROSS_EVERY */
+static int cross;                   /* this input gets the cross-check */
 
 /* ---- the checker, in Lua ---------------------------------------------- */
 
@@ -154,7 +151,7 @@ static const char CHECKER[] =
   "  end\n"
   "end\n"
   "\n"
-  "return function(value, limit, raised, nres, json, problems, limits_too)\n"
+  "return function(value, limit, raised, nres, json, problems, cross, limits_too, control)\n"
   "  if raised then -- only an argument error about a nonsense limit is fine\n"
   "    if bad_limit(limit) and type(json) == 'string' and find(json, 'max_bytes', 1, true) then return end\n"
   "    fail('encode raised: %s', tostring(json))\n"
@@ -172,7 +169,8 @@ static const char CHECKER[] =
   "  local max = effective_limit(limit)\n"
   "  if #json > max then fail('%d bytes written with max_bytes %d', #json, max) end\n"
   "  if not utf8_valid(json) then fail('output is not UTF-8') end\n"
-  "  if find(json, '[%z\\1-\\31]') then fail('raw control byte in output') end\n"
+  "  if control then fail('raw control byte in output') end\n"
+  "  if not cross then return end -- the cross-check below: a sample of the inputs\n"
   "  local ok, decoded = pcall(decode, json)\n"
   "  if not ok then fail('output is not JSON (%s): %s', tostring(decoded), json:sub(1, 200)) end\n"
   "  local why = same(value, decoded)\n"
@@ -191,46 +189,7 @@ static const char CHECKER[] =
   "  end\n"
   "end\n";
 
-/* ---- reading the input ------------------------------------------------- */
-
-typedef struct reader {
-  const uint8_t *p;
-  size_t n;
-} reader;
-
-static unsigned rd_u8(reader *r) {
-  if (!r->n) return 0;
-  r->n--;
-  return *r->p++;
-}
-
-static unsigned rd_u16(reader *r) {
-  unsigned hi = rd_u8(r);
-  return (hi << 8) | rd_u8(r);
-}
-
-static uint64_t rd_u64(reader *r) {
-  uint64_t v = 0;
-  int i;
-  for (i = 0; i < 8; i++) v = (v << 8) | rd_u8(r);
-  return v;
-}
-
-/* Up to want bytes from the input, without copying. */
-static size_t rd_bytes(reader *r, size_t want, const char **out) {
-  size_t n = want < r->n ? want : r->n;
-  *out = (const char *)r->p;
-  r->p += n;
-  r->n -= n;
-  return n;
-}
-
 /* ---- building values -------------------------------------------------- */
-
-static void die(const char *what) {
-  fprintf(stderr, "fuzz_encode: %s\n", what);
-  abort();
-}
 
 static const double SPECIAL_FLOATS[] = {
   0.0, -0.0, 1.0, -1.0, 0.5, 0.1, 1.0 / 3.0, 1e15, 1e16, 1e17, 1e21, 1e22, 1e-7, 1e-5,
@@ -257,17 +216,6 @@ static const struct { const char *s; size_t n; } SPECIAL_STRINGS[] = {
   {"__index", 7}, {"__mode", 6}, {"z", 1}, {"aa", 2}, {"a.b", 3}, {"[1]", 3},
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static int raise_metamethod(lua_State *l) {
-  return luaL_error(l, "a metamethod ran during encode");
-}
-
-static int some_function(lua_State *l) {
-  (void)l;
-  return 0;
-}
-
 static void push_special_float(reader *r) {
   unsigned k = rd_u8(r) % (COUNT(SPECIAL_FLOATS) + 4);
   if (k < COUNT(SPECIAL_FLOATS)) lua_pushnumber(L, SPECIAL_FLOATS[k]);
@@ -277,8 +225,10 @@ static void push_special_float(reader *r) {
   else lua_pushnumber(L, -(lua_Number)INFINITY);
 }
 
-/* Check the string at the top with tz_utf8_valid against utf8.len (strict). */
+/* Check the string at the top with tz_utf8_valid against utf8.len (strict):
+   part of the cross-check, on the same sample of inputs. */
 static void check_utf8_top(void) {
+  if (!cross) return;
   size_t n, i;
   const char *s = lua_tolstring(L, -1, &n);
   int ours = tz_utf8_valid((const unsigned char *)s, n), lua;
@@ -333,28 +283,11 @@ static int push_key(reader *r) {
   }
 }
 
-/* Stack index of the table nearest the top at or below idx, or 0. */
-static int table_at_or_below(int base, int idx) {
-  for (; idx > base; idx--)
-    if (lua_type(L, idx) == LUA_TTABLE) return idx;
-  return 0;
-}
-
-/* t[k] = v with the table at index t, the key and value at the top (both popped). */
-static void set_kv(int t) {
-  int kt = lua_type(L, -2);
-  if (t == 0 || kt == LUA_TNIL || (kt == LUA_TNUMBER && lua_tonumber(L, -2) != lua_tonumber(L, -2))) {
-    lua_pop(L, 2);
-    return;
-  }
-  lua_rawset(L, t);
-}
-
 /* Wrap the value at the top in depth levels of tables. */
 static void nest(reader *r, unsigned depth) {
   unsigned style = rd_u8(r), i;
   for (i = 0; i < depth; i++) {
-    lua_createtable(L, 1, 1);
+    lua_createtable(L, style & 1, !(style & 1)); /* sized for its one key: one malloc fewer */
     lua_insert(L, -2);
     if (style & 1) lua_rawseti(L, -2, 1);
     else lua_setfield(L, -2, (style & 2) ? "k" : "");
@@ -365,182 +298,175 @@ static void nest(reader *r, unsigned depth) {
   }
 }
 
+/* The ops replaced by a pop once MAX_VALUES values are held: all that may
+   push (and some that do not: 14-20). */
+static int when_full(unsigned op) {
+  return op % 32 < 25 || op % 32 == 31;
+}
+
+/* One op of the program: op (0-31) with top the stack top before it. */
+static void step(reader *r, unsigned op, int base, int top) {
+  int count = top - base;
+  const char *s;
+  size_t n;
+  switch (op) {
+    case 0: lua_pushnil(L); break;
+    case 1: lua_pushboolean(L, 1); break;
+    case 2: lua_pushboolean(L, 0); break;
+    case 3: lua_pushinteger(L, (lua_Integer)rd_u64(r)); break;
+    case 4: lua_pushinteger(L, (lua_Integer)(int8_t)rd_u8(r)); break;
+    case 5: op_push_double(r); break;
+    case 6: push_special_float(r); break;
+    case 7: lua_pushinteger(L, SPECIAL_INTS[rd_u8(r) % COUNT(SPECIAL_INTS)]); break;
+    case 8: case 9: /* string of arbitrary bytes */
+      n = rd_bytes(r, rd_u8(r), &s);
+      push_string(s, n);
+      break;
+    case 10: {
+      unsigned k = rd_u8(r) % COUNT(SPECIAL_STRINGS);
+      push_string(SPECIAL_STRINGS[k].s, SPECIAL_STRINGS[k].n);
+      break;
+    }
+    case 11: { /* long run of one byte (limits, escaping cost) */
+      unsigned c = rd_u8(r), len = rd_u16(r) % (MAX_LONG + 1);
+      luaL_Buffer b;
+      memset(luaL_buffinitsize(L, &b, len), (int)c, len);
+      luaL_pushresultsize(&b, len);
+      check_utf8_top();
+      break;
+    }
+    case 12: case 13: lua_newtable(L); break;
+    case 14: case 15: op_set_top(r, base, top, push_key); break; /* key from the input */
+    case 16: op_set_kv(base, top); break;
+    case 17: op_append(base, top); break;
+    case 18: { /* cycle: t[key] = t, or an ancestor further down */
+      int t = table_at_or_below(base, top), u = table_at_or_below(base, t - 1);
+      if (!t) break;
+      if (!push_key(r)) break;
+      lua_pushvalue(L, (u && (rd_u8(r) & 1)) ? u : t);
+      set_kv(t);
+      break;
+    }
+    case 19: { /* array marker */
+      int t = table_at_or_below(base, top);
+      if (!t) break;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, array_mt_ref);
+      lua_setmetatable(L, t);
+      break;
+    }
+    case 20: {
+      int t = table_at_or_below(base, top);
+      int weak = rd_u8(r) & 1;
+      if (!t) break;
+      used_weak |= weak;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, weak ? weak_mt_ref : trap_mt_ref);
+      lua_setmetatable(L, t);
+      break;
+    }
+    case 21: lua_pushlightuserdata(L, NULL); break; /* cjson.null */
+    case 22: lua_pushlightuserdata(L, (void *)&L); break;
+    case 23:
+      switch (rd_u8(r) % 3) {
+        case 0: lua_pushcfunction(L, some_function); break;
+        case 1: lua_newuserdatauv(L, 0, 0); break;
+        default: lua_newthread(L); break;
+      }
+      break;
+    case 24: op_share(r, base, top); break;
+    case 25: if (count) lua_pop(L, 1); break;
+    case 26: if (count) nest(r, rd_u8(r) % (MAX_NEST + 1)); break;
+    case 27: { /* bulk: an array or object of many copies of the top value */
+      unsigned len = rd_u16(r) % (MAX_BULK + 1), i, as_object = rd_u8(r) & 1;
+      if (!count) break;
+      lua_createtable(L, as_object ? 0 : (int)len, as_object ? (int)len : 0);
+      for (i = 0; i < len; i++) {
+        lua_pushvalue(L, -2);
+        if (as_object) {
+          lua_rawgeti(L, LUA_REGISTRYINDEX, bulk_keys_ref); /* "k<i>", made once */
+          lua_rawgeti(L, -1, (lua_Integer)i + 1);
+          lua_remove(L, -2);
+          lua_insert(L, -2);
+          lua_rawset(L, -3);
+        } else lua_rawseti(L, -2, (lua_Integer)i + 1);
+      }
+      lua_remove(L, -2);
+      break;
+    }
+    case 28: op_remove_key(r, base, top, push_key); break;
+    case 29: op_collect(); break;
+    case 30: op_rotate(r, base, top); break;
+    default: lua_pushinteger(L, (lua_Integer)(rd_u8(r) % 8) + 1); break; /* likely index */
+  }
+}
+
 /* Run the program in the input; leaves the values it built above base. */
 static void build(reader *r, int base) {
-  int ops = 0;
-  while (r->n && ops++ < MAX_OPS) {
-    unsigned op = rd_u8(r);
-    int top = lua_gettop(L), count = top - base;
-    const char *s;
-    size_t n;
-    if (count >= MAX_VALUES && (op % 32 < 25 || op % 32 == 31)) op = 25; /* full: shrink */
-    switch (op % 32) {
-      case 0: lua_pushnil(L); break;
-      case 1: lua_pushboolean(L, 1); break;
-      case 2: lua_pushboolean(L, 0); break;
-      case 3: lua_pushinteger(L, (lua_Integer)rd_u64(r)); break;
-      case 4: lua_pushinteger(L, (lua_Integer)(int8_t)rd_u8(r)); break;
-      case 5: {
-        uint64_t bits = rd_u64(r);
-        double x;
-        memcpy(&x, &bits, sizeof x);
-        lua_pushnumber(L, (lua_Number)x);
-        break;
-      }
-      case 6: push_special_float(r); break;
-      case 7: lua_pushinteger(L, SPECIAL_INTS[rd_u8(r) % COUNT(SPECIAL_INTS)]); break;
-      case 8: case 9: /* string of arbitrary bytes */
-        n = rd_bytes(r, rd_u8(r), &s);
-        push_string(s, n);
-        break;
-      case 10: {
-        unsigned k = rd_u8(r) % COUNT(SPECIAL_STRINGS);
-        push_string(SPECIAL_STRINGS[k].s, SPECIAL_STRINGS[k].n);
-        break;
-      }
-      case 11: { /* long run of one byte (limits, escaping cost) */
-        unsigned c = rd_u8(r), len = rd_u16(r) % (MAX_LONG + 1);
-        luaL_Buffer b;
-        memset(luaL_buffinitsize(L, &b, len), (int)c, len);
-        luaL_pushresultsize(&b, len);
-        check_utf8_top();
-        break;
-      }
-      case 12: case 13: lua_newtable(L); break;
-      case 14: case 15: { /* t[key] = top value, key from the input */
-        int t = table_at_or_below(base, top - 1);
-        if (!count) break;
-        if (!push_key(r)) { lua_pop(L, 1); break; }
-        lua_insert(L, -2);
-        set_kv(t);
-        break;
-      }
-      case 16: { /* t[k] = v with k and v both from the stack */
-        int t;
-        if (count < 2) break;
-        t = table_at_or_below(base, top - 2);
-        set_kv(t);
-        break;
-      }
-      case 17: { /* append: t[#t + 1] = v */
-        int t = table_at_or_below(base, top - 1);
-        if (!count) break;
-        if (!t) { lua_pop(L, 1); break; }
-        lua_rawseti(L, t, (lua_Integer)lua_rawlen(L, t) + 1);
-        break;
-      }
-      case 18: { /* cycle: t[key] = t, or an ancestor further down */
-        int t = table_at_or_below(base, top), u = table_at_or_below(base, t - 1);
-        if (!t) break;
-        if (!push_key(r)) break;
-        lua_pushvalue(L, (u && (rd_u8(r) & 1)) ? u : t);
-        set_kv(t);
-        break;
-      }
-      case 19: { /* array marker */
-        int t = table_at_or_below(base, top);
-        if (!t) break;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, array_mt_ref);
-        lua_setmetatable(L, t);
-        break;
-      }
-      case 20: {
-        int t = table_at_or_below(base, top);
-        int weak = rd_u8(r) & 1;
-        if (!t) break;
-        used_weak |= weak;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, weak ? weak_mt_ref : trap_mt_ref);
-        lua_setmetatable(L, t);
-        break;
-      }
-      case 21: lua_pushlightuserdata(L, NULL); break; /* cjson.null */
-      case 22: lua_pushlightuserdata(L, (void *)&L); break;
-      case 23:
-        switch (rd_u8(r) % 3) {
-          case 0: lua_pushcfunction(L, some_function); break;
-          case 1: lua_newuserdatauv(L, 0, 0); break;
-          default: lua_newthread(L); break;
-        }
-        break;
-      case 24: /* shared reference to a value further down */
-        if (count) lua_pushvalue(L, base + 1 + (int)(rd_u8(r) % (unsigned)count));
-        break;
-      case 25: if (count) lua_pop(L, 1); break;
-      case 26: if (count) nest(r, rd_u8(r) % (MAX_NEST + 1)); break;
-      case 27: { /* bulk: an array or object of many copies of the top value */
-        unsigned len = rd_u16(r) % (MAX_BULK + 1), i, as_object = rd_u8(r) & 1;
-        if (!count) break;
-        lua_createtable(L, as_object ? 0 : (int)len, as_object ? (int)len : 0);
-        for (i = 0; i < len; i++) {
-          lua_pushvalue(L, -2);
-          if (as_object) {
-            char key[16];
-            snprintf(key, sizeof key, "k%u", i);
-            lua_setfield(L, -2, key);
-          } else lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        lua_remove(L, -2);
-        break;
-      }
-      case 28: { /* remove an item from a table (holes, emptied arrays) */
-        int t = table_at_or_below(base, top);
-        if (!t || !push_key(r)) break;
-        lua_pushnil(L);
-        set_kv(t);
-        break;
-      }
-      case 29: /* empties weak tables; once per input (a full GC is slow) */
-        if (!collected) lua_gc(L, LUA_GCCOLLECT, 0);
-        collected = 1;
-        break;
-      case 30: if (count >= 2) lua_rotate(L, base + 1 + (int)(rd_u8(r) % (unsigned)count), 1); break;
-      default: lua_pushinteger(L, (lua_Integer)(rd_u8(r) % 8) + 1); break; /* likely index */
+  run_program(r, base, MAX_OPS, MAX_VALUES, when_full, 25, step);
+}
+
+/* expand's memo: a table (by address; all are alive on the stack while it
+   runs) to its cost and the depth it was reckoned from. In C, not in two Lua
+   tables made for each input: their allocations were a tenth of the time.
+   An entry is valid for the input whose stamp it carries. A walk enters at
+   most MAX_COST / NODE_COST tables, plus one path of DEFAULT_MAX_DEPTH + 2
+   before its cost is looked at: a quarter of MEMO_SLOTS. */
+#define MEMO_SLOTS 2048
+static struct memo_entry {
+  const void *table;
+  unsigned long stamp;
+  int depth;
+  size_t cost;
+} memo[MEMO_SLOTS];
+static unsigned long memo_stamp; /* this input's: inputs_run + 1 */
+static size_t memo_used;
+
+static struct memo_entry *memo_find(const void *table) {
+  size_t h = (size_t)(((uint64_t)(uintptr_t)table * 0x9E3779B97F4A7C15u) >> 40);
+  for (;; h++) {
+    struct memo_entry *e = &memo[h % MEMO_SLOTS];
+    if (e->stamp != memo_stamp) { /* free: a new entry, not seen yet */
+      if (++memo_used > MEMO_SLOTS / 2) die("expand's memo is full");
+      e->stamp = memo_stamp;
+      e->table = table;
+      e->depth = -1;
+      e->cost = 0;
+      return e;
     }
+    if (e->table == table) return e;
   }
 }
 
 /* Add what the value at idx costs the encoder and the checks, as a walk like
    the encoder's would (shared tables counted each time they are reached, no
    deeper than the encoder goes): NODE_COST per value, ESCAPED_COST per byte
-   of string. Stops as soon as *cost passes MAX_COST. memo and memo + 1 (stack
-   indices) map tables to their cost and the depth it was reckoned from: seen
-   again higher up, a table is walked again, as the encoder would go deeper. */
-static int expand(int idx, int memo, int depth, size_t *cost) {
+   of string. Stops as soon as *cost passes MAX_COST. The memo maps tables to
+   their cost and the depth it was reckoned from: seen again higher up, a
+   table is walked again, as the encoder would go deeper. */
+static int expand(int idx, int depth, size_t *cost) {
   int t = lua_type(L, idx);
+  struct memo_entry *e;
   *cost += NODE_COST;
   if (t == LUA_TSTRING) *cost += ESCAPED_COST * lua_rawlen(L, idx);
   if (t != LUA_TTABLE || depth > DEFAULT_MAX_DEPTH + 1) goto done;
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, memo + 1) == LUA_TNUMBER && lua_tointeger(L, -1) <= depth) {
-    /* seen no deeper than here: add what it cost then */
-    lua_pop(L, 1);
-    lua_pushvalue(L, idx);
-    lua_rawget(L, memo);
-    *cost += (size_t)lua_tointeger(L, -1);
-    lua_pop(L, 1);
+  e = memo_find(lua_topointer(L, idx));
+  if (e->depth >= 0 && e->depth <= depth) {
+    *cost += e->cost; /* seen no deeper than here: add what it cost then */
     goto done;
   }
-  lua_pop(L, 1);
   {
     size_t before = *cost;
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, NODE_COST); /* on the path: a cycle stops the encoder here */
-    lua_rawset(L, memo);
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, depth);
-    lua_rawset(L, memo + 1);
+    e->cost = NODE_COST; /* on the path: a cycle stops the encoder here */
+    e->depth = depth;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       int ok;
       luaL_checkstack(L, 8, "expand");
       if (lua_type(L, -2) == LUA_TSTRING) *cost += ESCAPED_COST * lua_rawlen(L, -2);
-      ok = expand(lua_gettop(L), memo, depth + 1, cost);
+      ok = expand(lua_gettop(L), depth + 1, cost);
       lua_pop(L, 1);
       if (!ok) { lua_pop(L, 1); return 0; }
     }
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, (lua_Integer)(*cost - before));
-    lua_rawset(L, memo);
+    e->cost = *cost - before; /* entries never move: e is still this table's */
   }
 done:
   return *cost <= MAX_COST;
@@ -572,6 +498,18 @@ static void push_limit(reader *r) {
   }
 }
 
+/* Whether the string at idx has a byte below 0x20, a raw control byte: a C
+   loop, as a Lua pattern over every output was a tenth of an input's time. */
+static int has_control_byte(int idx) {
+  size_t n, i;
+  const unsigned char *s;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  s = (const unsigned char *)lua_tolstring(L, idx, &n);
+  for (i = 0; i < n; i++)
+    if (s[i] < 0x20) return 1;
+  return 0;
+}
+
 /* The whole input, run under lua_pcall so a Lua error cannot escape. */
 static int run(lua_State *l) {
   reader *r = (reader *)lua_touserdata(l, 1);
@@ -590,12 +528,9 @@ static int run(lua_State *l) {
   value_idx = (flags & 1) ? lua_gettop(l) : base + 1;
   {
     size_t cost = 0;
-    int fits;
-    lua_newtable(l);
-    lua_newtable(l);
-    fits = expand(value_idx, lua_gettop(l) - 1, 0, &cost);
-    lua_pop(l, 2);
-    if (!fits) { lua_settop(l, 0); return 0; }
+    memo_stamp = inputs_run + 1;
+    memo_used = 0;
+    if (!expand(value_idx, 0, &cost)) { lua_settop(l, 0); return 0; }
   }
   if ((flags & 6) == 6 && !collected) lua_gc(l, LUA_GCCOLLECT, 0);
   /* a collection between encode and the check could empty a weak table */
@@ -617,36 +552,22 @@ static int run(lua_State *l) {
   lua_pushinteger(l, nres);
   lua_pushvalue(l, top + 1);
   lua_pushvalue(l, top + 2);
+  lua_pushboolean(l, cross);
   lua_pushboolean(l, !(flags & 8));
-  lua_call(l, 7, 0);
+  lua_pushboolean(l, has_control_byte(top + 1));
+  lua_call(l, 9, 0);
   lua_settop(l, 0);
   if (used_weak) lua_gc(l, LUA_GCRESTART, 0);
   return 0;
 }
 
-/* At exit, so leak checking sees every Lua allocation freed. */
-static void close_state(void) {
-  if (L) lua_close(L);
-  L = NULL;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  L = luaL_newstate();
-  if (!L) die("cannot create a Lua state");
-  luaL_openlibs(L);
+  new_state();
 
-  /* cjson from the system; the module itself is linked in */
-  lua_getglobal(L, "package");
-  lua_pushliteral(L, CJSON_CPATH);
-  lua_setfield(L, -2, "cpath");
-  lua_pop(L, 1);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "cjson");
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
-  lua_pushcfunction(L, luaopen_toolzz_core);
-  lua_call(L, 0, 1); /* stack: cjson, core */
+  require("cjson"); /* from the system; toolzz.core is linked in */
+  require("toolzz.core"); /* stack: cjson, core */
 
   lua_getfield(L, -1, "encode");
   encode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -659,24 +580,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   utf8len_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
 
-  /* a metatable whose every metamethod raises: encode must use raw access */
-  lua_newtable(L);
+  make_metatables(); /* the trap: encode must use raw access */
+  lua_createtable(L, MAX_BULK, 0);
   {
-    static const char *const names[] = {"__index", "__newindex", "__len", "__pairs",
-                                        "__tostring", "__eq", "__lt", "__le", "__concat",
-                                        "__call", "__name", NULL};
     int i;
-    for (i = 0; names[i]; i++) {
-      if (strcmp(names[i], "__name") == 0) lua_pushliteral(L, "trap");
-      else lua_pushcfunction(L, raise_metamethod);
-      lua_setfield(L, -2, names[i]);
+    for (i = 0; i < MAX_BULK; i++) {
+      lua_pushfstring(L, "k%d", i);
+      lua_rawseti(L, -2, i + 1);
     }
   }
-  trap_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  lua_pushliteral(L, "kv");
-  lua_setfield(L, -2, "__mode");
-  weak_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  bulk_keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   if (luaL_loadbuffer(L, CHECKER, sizeof CHECKER - 1, "=fuzz_check") != LUA_OK) die(lua_tostring(L, -1));
   lua_pushvalue(L, -2);                       /* core */
@@ -687,27 +600,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (lua_pcall(L, 5, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
   check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, 0);
+  if (getenv("FUZZ_CROSS_EVERY")) {
+    cross_every = strtoul(getenv("FUZZ_CROSS_EVERY"), NULL, 10);
+    if (cross_every == 0) die("FUZZ_CROSS_EVERY must be a whole number above 0");
+  }
   atexit(close_state);
   return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   reader r;
+  uint32_t h = 2166136261u; /* FNV-1a of the input: the cross-check sample */
+  size_t i;
+  for (i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
+  cross = h % cross_every == 0;
   r.p = data;
   r.n = size;
-  if (lua_gettop(L) != 0) die("stack not empty before an input");
-  lua_pushcfunction(L, run);
-  lua_pushlightuserdata(L, &r);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    lua_gc(L, LUA_GCRESTART, 0);
-    fprintf(stderr, "fuzz_encode: check failed: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  if (lua_gettop(L) != 0) die("stack not balanced after an input");
-  /* Not a full GC per input: it walks the whole state and was most of the
-     time of a small input. Garbage left for later looks like a leak to
-     libFuzzer's per-input check, so tools/fuzz runs with -detect_leaks=0;
-     LeakSanitizer still checks everything at exit, after lua_close. */
-  if (++inputs_run % GC_EVERY == 0 || lua_gc(L, LUA_GCCOUNT, 0) > GC_HEAP_KB) lua_gc(L, LUA_GCCOLLECT, 0);
+  run_input(run, &r, GC_EVERY, GC_HEAP_KB);
   return 0;
 }

@@ -44,18 +44,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "lualib.h"
-
-int luaopen_toolzz_core(lua_State *L);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#ifndef TOOLZZ_ROOT
-#define TOOLZZ_ROOT "."
-#endif
-#ifndef CJSON_CPATH
-#define CJSON_CPATH "/usr/lib/x86_64-linux-gnu/lua/5.4/?.so"
-#endif
+#define FUZZ_NAME "fuzz_response"
+#include "values.h"
 
 #define MAX_LINES 512 /* header lines fed per input */
 
@@ -72,14 +62,11 @@ static const CURLcode RESULTS[] = {
 static const int FALLBACK_STATUS[] = {200, 201, 204, 299, 300, 304, 400, 401, 404, 408,
                                       429, 500, 503, 599, 0, 999, 100, 199};
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 typedef struct input_bytes {
   const uint8_t *p;
   size_t n;
 } input_bytes;
 
-static lua_State *L;
 static int check_ref = LUA_NOREF;
 static int transport_ref = LUA_NOREF;
 static transport direct_t;       /* settings new_slot reads for the direct slot */
@@ -264,11 +251,6 @@ static int serve(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_
 }
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static void die(const char *what) {
-  fprintf(stderr, "fuzz_response: %s\n", what);
-  abort();
-}
 
 /* Pass bytes to a callback from a heap copy of their exact size. */
 static size_t feed(size_t (*cb)(char *, size_t, size_t, void *), slot *s, const uint8_t *p, size_t n) {
@@ -478,42 +460,22 @@ static int run(lua_State *l) {
 
 /* ---- set-up ---------------------------------------------------------------- */
 
-static void close_state(void) {
+static void close_all(void) {
   if (listen_fd >= 0) close(listen_fd);
   listen_fd = -1;
   if (direct) free_slot(&direct_t, direct);
   direct = NULL;
-  if (L) lua_close(L); /* the transport's __gc frees its slots */
-  L = NULL;
+  close_state(); /* the transport's __gc frees its slots */
   curl_global_cleanup();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  const char *root = getenv("TOOLZZ_ROOT");
   transport *t;
   (void)argc;
   (void)argv;
-  if (!root) root = TOOLZZ_ROOT;
-  L = luaL_newstate();
-  if (!L) die("cannot create a Lua state");
-  luaL_openlibs(L);
-
-  lua_getglobal(L, "package");
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua", root, root);
-  lua_setfield(L, -2, "path");
-  lua_pushliteral(L, CJSON_CPATH);
-  lua_setfield(L, -2, "cpath");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_toolzz_core);
-  lua_setfield(L, -2, "toolzz.core");
-  lua_pop(L, 2);
-
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "toolzz");
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "toolzz.errors");
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  new_state();
+  require("toolzz");
+  require("toolzz.errors");
 
   if (luaL_loadbuffer(L, CHECKER, sizeof CHECKER - 1, "=fuzz_check") != LUA_OK) die(lua_tostring(L, -1));
   lua_insert(L, -3);
@@ -522,9 +484,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   /* the real transport, as init.lua makes it, with its one slot wired to our listener */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "toolzz.core");
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  require("toolzz.core");
   lua_getfield(L, -1, "transport");
   lua_createtable(L, 0, 4);
   lua_createtable(L, 2, 0);
@@ -570,7 +530,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   direct_t.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
   direct = new_slot(&direct_t);
   if (!direct) die("cannot make a slot");
-  atexit(close_state);
+  atexit(close_all);
   return 0;
 }
 
@@ -582,14 +542,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   in.extra = data[2];
   in.p = data + 3;
   in.n = size - 3;
-  if (lua_gettop(L) != 0) die("stack not empty before an input");
-  lua_pushcfunction(L, run);
-  lua_pushlightuserdata(L, &in);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    fprintf(stderr, "fuzz_response: check failed: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  if (lua_gettop(L) != 0) die("stack not balanced after an input");
-  lua_gc(L, LUA_GCCOLLECT, 0); /* as many frees as mallocs; see fuzz_encode.c */
+  run_input(run, &in, 1, 0); /* a full collection after each: as many frees as mallocs */
   return 0;
 }
