@@ -161,6 +161,16 @@ describe("review2", function()
     assert.same(expected, { math.random(), math.random() })
   end)
 
+  it("cosockets: a handshake failure without a certificate verdict is network ('18: handshake failed' too)", function()
+    local kind = require("toolzz.ngx").handshake_failure_kind
+    assert.equals("network", kind("handshake failed"))
+    assert.equals("network", kind("18: handshake failed")) -- seen from lua-nginx-module after a reset
+    assert.equals("network", kind("closed"))
+    assert.equals("tls", kind("18: self-signed certificate"))
+    assert.equals("tls", kind("20: unable to get local issuer certificate"))
+    assert.equals("tls", kind("certificate host mismatch"))
+  end)
+
   it("non-strict: an apiKey inside an unknown object is a secret too (scrubbed from the error)", function()
     local c = H.client { strict = false }
     S.faults { { status = 400, body = cjson.encode { message = "bad apiKey " .. H.API_KEY } } }

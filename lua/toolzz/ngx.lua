@@ -57,6 +57,17 @@ local _M = {
   MAX_HEADER_BYTES = 64 * 1024,  -- response header block cap (as the C core)
 }
 
+-- The kind of a failed sslhandshake(). A certificate verdict is "NN: reason"
+-- ("18: self-signed certificate"): tls. "handshake failed" (sometimes
+-- "NN: handshake failed") or "closed" is what a connection reset inside the
+-- handshake gives too (nginx logs the errno, the cosocket API does not say
+-- it): a network fault, retried like one, as libcurl's transport reports a
+-- reset.
+function _M.handshake_failure_kind(err)
+  local reason = match(tostring(err), "^%d+: (.*)$") or tostring(err)
+  return (reason == "handshake failed" or reason == "closed") and "network" or "tls"
+end
+
 local READ_CHUNK = 16 * 1024  -- bytes asked of the socket at a time
 local SEND_CHUNK = 64 * 1024  -- bytes given to the socket at a time
 local MAX_LINE = 4096         -- a chunk-size line longer than this is garbage
@@ -492,12 +503,7 @@ local function connect(self, target, deadline, fresh)
       if tls_err == "timeout" then
         return nil, "timeout", format("the TLS handshake with %s timed out after %d ms", where, ms(clock() - started))
       end
-      -- A certificate verdict is "NN: reason". A bare "handshake failed" or
-      -- "closed" is what a connection reset inside the handshake gives too
-      -- (nginx logs the errno, the cosocket API does not say it): a network
-      -- fault, retried like one, as libcurl's transport reports a reset.
-      local kind = (tls_err == "handshake failed" or tls_err == "closed") and "network" or "tls"
-      return nil, kind, "TLS handshake with " .. where .. " failed: " .. tostring(tls_err)
+      return nil, _M.handshake_failure_kind(tls_err), "TLS handshake with " .. where .. " failed: " .. tostring(tls_err)
     end
     -- lua-nginx-module 0.10.23 can report success for a handshake whose
     -- verification failed when it completes at once; it has then closed the
