@@ -146,7 +146,7 @@ describe("cli bodies", function()
 end)
 
 describe("cli batch lines", function()
-  local ops = cli.BATCH_OPERATIONS
+  local ops = require("toolzz.cli.batch").BATCH_OPERATIONS
 
   it("turns each line into a client.batch item", function()
     assert.same({ "gcal.patch", H.UUID, { googleCalendar = { timezone = "UTC" } } },
@@ -305,7 +305,7 @@ describe("cli arguments", function()
     local ok, args = parse { "--dry-run", "gcal", "patch", H.UUID, "--set", "a=1", "--set-file", "b=f",
                              "-f", "-", "--set", "c=2", "--timeout", "2.5", "--output", "table" }
     assert.is_true(ok, args)
-    assert.equal("gcal", args.endpoint)
+    assert.equal("gcal", args.command)
     assert.equal("patch", args.op)
     assert.equal(H.UUID, args.id)
     assert.equal("-", args.file)
@@ -347,11 +347,12 @@ describe("cli arguments", function()
   end)
 
   it("writes one --verbose line per attempt", function()
+    local common = require "toolzz.cli.common"
     assert.equal("toolzz: PUT https://h/api/v1/functions/x 503 12 ms attempt 2 request-id abc",
-      cli.attempt_line { method = "PUT", url = "https://h/api/v1/functions/x", status = 503, elapsed = 0.0121,
+      common.attempt_line { method = "PUT", url = "https://h/api/v1/functions/x", status = 503, elapsed = 0.0121,
                          attempt = 2, request_id = "abc" })
     assert.equal("toolzz: GET https://h/x failed (toolzz: network: refused) 3 ms attempt 1",
-      cli.attempt_line { method = "GET", url = "https://h/x", error = "toolzz: network: refused", elapsed = 0.003,
+      common.attempt_line { method = "GET", url = "https://h/x", error = "toolzz: network: refused", elapsed = 0.003,
                          attempt = 1 })
   end)
 end)
@@ -359,24 +360,40 @@ end)
 describe("cli subcommands", function()
   it("are the catalogue's calls, taking what each call takes", function()
     local operations = require "toolzz.operations"
-    local commands = {}
-    for _, o in ipairs(cli.OPERATIONS) do
-      commands[o[1] .. "." .. o[2]] = { takes_id = o.id ~= nil, takes_body = o.body ~= nil }
-    end
-    local catalogue = {}
+    local parser = cli.parser()
     for _, op in ipairs(operations.list) do
-      catalogue[op.name] = { takes_id = op.takes_id == true, takes_body = op.schema ~= nil or op.patch ~= nil }
+      local argv = { op.group, op.verb }
+      if op.takes_id then argv[#argv + 1] = H.UUID end
+      if op.takes_body then argv[#argv + 1] = "--set" argv[#argv + 1] = "title=x" end
+      local ok, args = parser:pparse(argv)
+      assert.is_true(ok, op.name .. ": " .. tostring(args))
+      assert.equal(op.group, args.command)
+      assert.equal(op.verb, args.op)
+      assert.equal(op.takes_id and H.UUID or nil, args.id)
+      if op.takes_id then -- the id is required
+        table.remove(argv, 3)
+        assert.is_false((parser:pparse(argv)), op.name)
+      end
+      if not op.takes_body then -- no body options
+        argv[#argv + 1] = "--set" argv[#argv + 1] = "title=x"
+        assert.is_false((parser:pparse(argv)), op.name)
+      end
     end
-    assert.same(catalogue, commands)
-    for name, shape in pairs(catalogue) do assert.same(shape, cli.BATCH_OPERATIONS[name]) end
-    assert.same(catalogue["calcom.update"], cli.BATCH_OPERATIONS.calcom)
-    assert.same(catalogue["gcal.update"], cli.BATCH_OPERATIONS.gcal)
+    local batch_ops = require("toolzz.cli.batch").BATCH_OPERATIONS
+    for _, op in ipairs(operations.list) do
+      assert.equal(op, batch_ops[op.name])
+      assert.equal(op.takes_id == true, op.after ~= nil or op.patch ~= nil, op.name)
+      assert.equal(op.takes_body == true, op.schema ~= nil or op.patch ~= nil, op.name)
+    end
+    assert.equal(operations.by_name["calcom.update"], batch_ops.calcom)
+    assert.equal(operations.by_name["gcal.update"], batch_ops.gcal)
   end)
 
   it("read --set values against the call's schema (create schemas for create)", function()
-    assert.equal(toolzz.schema.gcal_create, cli.schema_of("gcal", "create"))
-    assert.equal(toolzz.schema.calcom, cli.schema_of("calcom", "patch"))
-    local id = input.field_spec(cli.schema_of("gcal", "create"), { "googleCalendar", "googleUser", "id" })
+    local call = require "toolzz.cli.call"
+    assert.equal(toolzz.schema.gcal_create, call.schema_of("gcal", "create"))
+    assert.equal(toolzz.schema.calcom, call.schema_of("calcom", "patch"))
+    local id = input.field_spec(call.schema_of("gcal", "create"), { "googleCalendar", "googleUser", "id" })
     assert.equal("123456789012345678901", input.parse_value("123456789012345678901", id))
   end)
 end)

@@ -156,7 +156,7 @@ local secret_strings = require("toolzz.schema").secret_strings
 
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
-local SHORT_NAMES = { calcom = "calcom.update", gcal = "gcal.update" }
+local SHORT_NAMES = operations.aliases -- the catalogue's aliases
 
 local function operation_of(r)
   if type(r) ~= "table" then return nil end

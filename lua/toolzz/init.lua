@@ -10,13 +10,18 @@
 -- with toolzz.validate and toolzz.schema) -> toolzz.attempts (hooks, retries
 -- from toolzz.retry, answers read by toolzz.responses) -> a transport that
 -- makes one attempt (the libcurl core, or toolzz.ngx inside nginx).
--- Options are checked once by toolzz.options.
+-- Options are checked once by toolzz.options. toolzz.operations is the one
+-- description of every operation (name, path, body, help summary, aliases);
+-- the command (toolzz.cli: one module per command family, toolzz.cli.call,
+-- toolzz.cli.batch) and tools/gen-types.lua read it too; the command makes
+-- its calls through this module's public API only.
 local core = require "toolzz.core"
 local cjson = require "cjson"
 local schema = require "toolzz.schema"
 local validate = require "toolzz.validate"
 local options = require "toolzz.options"
 local client = require "toolzz.client"
+local calls = require "toolzz.calls"
 
 local setmetatable = setmetatable
 
@@ -29,6 +34,8 @@ local _M = {
   DEFAULTS = options.DEFAULTS,
   parse_base_url = options.parse_base_url,
   new = client.new,
+  -- true only for a dry run's result made by toolzz (not a record shaped like one)
+  is_dry_run = calls.is_dry_result,
 }
 
 client.module_groups(_M)

@@ -21,7 +21,6 @@ _M.EMPTY_ARRAY = setmetatable({}, { __tostring = function() return "[]" end })
 _M.calcom = {
   name = "calcom",
   title = "Cal.com integration",
-  path = "/api/v1/calcom/integration/",
   fields = {
     title                    = { type = "string", required = true },
     unitId                   = { type = "uuid", required = true },
@@ -36,7 +35,6 @@ _M.calcom = {
 _M.gcal = {
   name = "gcal",
   title = "Google Calendar function",
-  path = "/api/v1/functions/",
   fields = {
     name        = { type = "string", required = true },
     description = { type = "string", required = true },

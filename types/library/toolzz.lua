@@ -380,6 +380,11 @@ function toolzz.new(opts) end
 ---@return T
 function toolzz.array(t) end
 
+---Whether res is a dry run's result made by toolzz (never a server record shaped like one).
+---@param res any
+---@return boolean
+function toolzz.is_dry_run(res) end
+
 ---Check and normalise a base URL: "scheme://authority/path", or nil and why.
 ---@param url string
 ---@return string|nil url
