@@ -128,7 +128,9 @@ function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, e
 end
 
 -- One request: attempts with retries. Returns the decoded response or nil, err.
-function _M.perform(state, request)
+-- should_stop (a batch's, optional): when it answers true, no retry is made
+-- and the last attempt's error is returned.
+function _M.perform(state, request, should_stop)
   local transport, sleep = _M.transport_for(state)
   local announce, conclude = _M.announce, _M.conclude
   local method, url, body = request.method, request.url, request.body
@@ -140,8 +142,9 @@ function _M.perform(state, request)
     announce(state, request, attempt)
     local res, err, wait = conclude(state, request, attempt, transport:request(method, url, body, fresh))
     if res then return res end
-    if not wait then return nil, err end
+    if not wait or (should_stop and should_stop()) then return nil, err end
     sleep(wait)
+    if should_stop and should_stop() then return nil, err end
   end
 end
 

@@ -12,7 +12,7 @@ local toolzz_ngx = require "toolzz.ngx"
 local cjson = require("cjson").new()
 
 local ngx = ngx -- luacheck: ignore 113 (the nginx API, a global inside nginx)
-local pairs, ipairs, type, tostring, pcall, error = pairs, ipairs, type, tostring, pcall, error
+local pairs, ipairs, type, tostring, tonumber, pcall, error = pairs, ipairs, type, tostring, tonumber, pcall, error
 local concat, sort = table.concat, table.sort
 local getenv = os.getenv
 
@@ -224,8 +224,11 @@ function _M.call()
   })
 end
 
--- POST /batch: { options, items = { { endpoint, id, fields }, ... }, concurrency }
--- -> { results = { { ok, error }, ... }, transport, elapsed }
+-- POST /batch: { options, items = { { endpoint, id, fields }, ... }, concurrency,
+-- keep_results, stop_after (should_stop answers true once that many items ended) }
+-- -> { results = { { ok, error }, ... }, transport, elapsed,
+--      streamed = { { index, ok, error }, ... } (each on_result call, in order),
+--      counts (keep_results = false: what the batch returned) }
 function _M.batch()
   local request = read_request()
   if not request or type(request.items) ~= "table" then return reply(400, { error = "expected items" }) end
@@ -235,18 +238,29 @@ function _M.batch()
   for i, item in ipairs(request.items) do
     list[i] = item.op and { item.op, item.args[1], item.args[2] } or { item.endpoint, item.id, item.fields }
   end
+  local streamed, stop_after = {}, tonumber(request.stop_after)
+  local batch_opts = { concurrency = request.concurrency, keep_results = request.keep_results }
+  batch_opts.on_result = function(index, r)
+    streamed[#streamed + 1] = { index = index, ok = r.res ~= nil, error = r.err and error_view(r.err) or nil }
+  end
+  if stop_after then batch_opts.should_stop = function() return #streamed >= stop_after end end
   ngx.update_time()
   local started = ngx.now()
   local results
-  results, err = client.batch(list, { concurrency = request.concurrency })
+  results, err = client.batch(list, batch_opts)
   ngx.update_time()
   if not results then return reply(200, { error = error_view(err) }) end
+  if request.keep_results == false then
+    return reply(200, { counts = results, streamed = streamed, transport = transport_of(client),
+                        elapsed = ngx.now() - started })
+  end
   local out = {}
   for i, r in ipairs(results) do
     out[i] = { ok = r.res ~= nil, id = r.res and r.res.id, error = r.err and error_view(r.err) or nil,
                result = r.res }
   end
-  return reply(200, { results = out, transport = transport_of(client), elapsed = ngx.now() - started })
+  return reply(200, { results = out, streamed = streamed, transport = transport_of(client),
+                      elapsed = ngx.now() - started })
 end
 
 -- POST /transport: one attempt of the cosocket transport itself, for the

@@ -198,6 +198,7 @@
 ---@field retry_after? number Seconds the server asked to wait.
 ---@field op? toolzz.OperationName The call that made the error.
 ---@field step? "get"|"update" patch only: before/at the GET, or after it.
+---@field stopped? boolean batch only: true when the batch's should_stop ended this item (kind "config").
 
 -- ---- hooks and options -------------------------------------------------------------------
 
@@ -255,6 +256,16 @@
 ---@class toolzz.BatchOptions
 ---@field concurrency? integer Calls in flight at once, 1-256 (default 8).
 ---@field on_progress? fun(done: integer, total: integer, index: integer, result: toolzz.BatchResult)
+---@field on_result? fun(index: integer, result: toolzz.BatchResult) Each item's result as soon as it ends.
+---@field keep_results? boolean false: keep no result; the batch returns toolzz.BatchCounts (default true).
+---@field should_stop? fun(): boolean Asked before each item starts and as the batch wakes; true: start nothing new.
+
+---What a batch with `keep_results = false` returns (ok + failed = total).
+---@class toolzz.BatchCounts
+---@field total integer
+---@field ok integer
+---@field failed integer
+---@field stopped integer The failed items that the stop ended (err.stopped).
 
 -- ---- calls -----------------------------------------------------------------------------------
 
@@ -345,11 +356,11 @@ function Gcal.duplicate(id) end
 ---@field gcal toolzz.Gcal
 local Client = {}
 
----Many calls at once; results in input order. `nil, err` only for bad options,
----a closed client or `requests` that is not a table.
+---Many calls at once; results in input order (only counts with `keep_results = false`).
+---`nil, err` only for bad options, a closed client or `requests` that is not a table.
 ---@param requests toolzz.BatchItem[]
 ---@param opts? toolzz.BatchOptions
----@return toolzz.BatchResult[]|nil results
+---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
 function Client.batch(requests, opts) end
 
