@@ -20,7 +20,7 @@ inc_luajit := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/incl
 CORES    := $(foreach l,$(LUAS),$(BUILD)/$(l)/toolzz/core.so)
 
 .PHONY: build deps demo test check lint unit install-test valgrind server-start server-stop \
-        bench fuzz sanitize clean tzdata dist
+        bench fuzz sanitize clean tzdata dist types
 
 build: $(CORES)
 
@@ -33,6 +33,10 @@ deps:
 
 tzdata:
 	lua5.4 tools/gen-tzdata.lua
+
+# types/library/toolzz.lua from the catalogue and the schemas (make test fails when it differs)
+types: build
+	lua5.4 tools/gen-types.lua
 
 server-start:
 	@spec/server/ctl start
