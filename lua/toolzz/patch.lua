@@ -2,8 +2,10 @@
 -- for, and a caller's changes merged into that body. Both are driven by the
 -- update schema (toolzz.schema): no field list is written here.
 local null = require("cjson").null
+local uuid_valid = require("toolzz.core").uuid_valid
 
-local type, next, pairs = type, next, pairs
+local type, next, pairs, ipairs, tonumber = type, next, pairs, ipairs, tonumber
+local find, lower, sort = string.find, string.lower, table.sort
 
 local _M = {}
 
@@ -115,23 +117,112 @@ local function secrets_of(spec, body, out)
 end
 _M.secrets_of = secrets_of
 
+local function join(prefix, name)
+  if prefix == "" then return name end
+  return prefix .. "." .. name
+end
+
+-- Item edits { ["2"] = { description = "X" } } applied to the array read
+-- (body[name], its items already copies): each item merged key by key,
+-- null removing a key. An item the array read does not have is a problem.
+local function edit_items(body, name, edits, path, problems)
+  local list, numbers = body[name], {}
+  if type(list) ~= "table" then list = {} end
+  for k in next, edits do numbers[#numbers + 1] = k end
+  sort(numbers)
+  for _, k in ipairs(numbers) do
+    local item = list[tonumber(k)]
+    if type(item) ~= "table" then
+      problems[#problems + 1] = { path = join(path, k), message = (item == nil
+        and ("is past the array read (it has " .. #list .. " items): to add or remove items, give the whole array")
+        or "is not an object in the record read: give the whole array") }
+    else
+      for key, v in next, edits[k] do
+        if v == null then item[key] = nil else item[key] = copy(v, 0) end
+      end
+    end
+  end
+  body[name] = list
+end
+
 -- Merge changes into body (in place): objects the schema knows merge key by
--- key, arrays and scalars replace, null removes an optional field or sets a
--- nullable one to null. changes were validated as a partial body before.
-local function merge(spec, body, changes)
+-- key, item edits (an object of item numbers for an array) edit items of
+-- the array read, other arrays and scalars replace, null removes an
+-- optional field or sets a nullable one to null. changes were validated as
+-- a partial body before. Returns body and the problems found (items the
+-- array read does not have), appended to problems.
+local function merge(spec, body, changes, problems, prefix)
   local known = spec and spec.fields
+  problems, prefix = problems or {}, prefix or ""
   for k, change in next, changes do
     local field = known and known[k]
     if change == null then
       if field and field.nullable then body[k] = null else body[k] = nil end
     elseif field and field.type == "object" and type(change) == "table" and type(body[k]) == "table" then
-      merge(field, body[k], change)
+      merge(field, body[k], change, problems, join(prefix, k))
+    elseif field and field.type == "array" and type(change) == "table" and type(next(change)) == "string" then
+      edit_items(body, k, change, join(prefix, k), problems)
     else
       body[k] = change
     end
   end
-  return body
+  return body, problems
 end
 _M.merge = merge
+
+-- A message when the record a GET of id answered is another one: its id
+-- present and another than id (in any case); nil when it is id or has none.
+function _M.other_record(record, id)
+  local got = type(record) == "table" and record.id or nil
+  if got == nil or got == null or (type(got) == "string" and lower(got) == lower(id)) then return nil end
+  return "the GET of " .. id .. " answered another record ("
+    .. (uuid_valid(got) and ("id " .. got) or "an id that is not a UUID") .. "): nothing was written"
+end
+
+-- Does a secret's value look masked: a run of `*` (the API masks an apiKey
+-- as cal_****), or toolzz's own [REDACTED]?
+local function looks_masked(v)
+  return type(v) == "string" and (find(v, "**", 1, true) ~= nil or v == "[REDACTED]")
+end
+
+-- Problems of the secret fields of changes (a patch's) whose value looks
+-- masked: a mask is never a new secret.
+function _M.masked_changes(spec, changes, problems, prefix)
+  prefix = prefix or ""
+  for name, field in pairs(spec.fields) do
+    local v = changes[name]
+    if field.secret and looks_masked(v) then
+      problems[#problems + 1] = { path = join(prefix, name), message = "looks masked (a run of * or [REDACTED]): "
+        .. "give the real value" }
+    elseif field.type == "object" and type(v) == "table" then
+      _M.masked_changes(field, v, problems, join(prefix, name))
+    end
+  end
+  return problems
+end
+
+-- Problems of the secret fields of body (made from record) that the record
+-- holds masked, when changes give no new value: the value looks masked, or
+-- the record or the row the field is read from carries the field's
+-- `masked_flag` (isTokenMasked). Sending one back would overwrite the real
+-- secret with its mask.
+local function masked_reads(spec, record, body, changes, problems, prefix, row)
+  for name, field in pairs(spec.fields) do
+    local change = type(changes) == "table" and changes[name] or nil
+    local flag = field.masked_flag
+    if field.secret and type(change) ~= "string" and (looks_masked(body[name]) or (flag
+        and (record[flag] == true or (type(row) == "table" and row[flag] == true)))) then
+      problems[#problems + 1] = { path = join(prefix, name), message = "is masked in the record read: sending it "
+        .. "back would overwrite the real one; give it in the changes (--set-file " .. join(prefix, name) .. "=FILE)" }
+    elseif field.type == "object" and type(body[name]) == "table" then
+      masked_reads(field, record, body[name], change, problems, join(prefix, name),
+        field.from and at(record, field.from) or row)
+    end
+  end
+  return problems
+end
+function _M.masked_reads(spec, record, body, changes, problems)
+  return masked_reads(spec, record, body, changes, problems, "", nil)
+end
 
 return _M
