@@ -236,11 +236,10 @@ end
 -- body: they are no typos, so no hint towards another field.
 local function read_only_problem(names, prefix, partial, spec)
   sort(names)
-  local quoted = '"' .. concat(names, '", "') .. '"'
   local what = partial and "changes: give only the fields to change"
-    or spec.create and "a create body" or "the update body: use patch to change some fields of a record"
-  return errors.ranked({ path = prefix, read_only = names, message = quoted
-    .. (#names == 1 and " is a field" or " are fields") .. " of the record as read, not of " .. what }, 1)
+    or spec.create and "a create body" or "the update body: use patch to change some fields"
+  return errors.ranked({ path = prefix, read_only = names, message = "has fields of the record as read, not of "
+    .. what .. ": " .. concat(names, ", ") }, 1)
 end
 
 -- partial: obj holds changes to a body (a patch), so nothing is required,

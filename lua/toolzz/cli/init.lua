@@ -345,7 +345,11 @@ local function run_call(args, sys, opts, secrets)
   local res
   res, err = call(unpack(call_args, 1, operation.id and operation.body and 2 or 1))
   client:close()
-  if res == nil then return fail(sys, err, secrets) end
+  if res == nil then
+    local code, advice = fail(sys, err, secrets), input.patch_advice(endpoint, op, args.id, err)
+    if advice then say(sys, advice) end -- an update sent a record as read
+    return code
+  end
   mark_list(op, res)
   write_result(sys, args, res, secrets)
   return EXIT.ok

@@ -250,6 +250,25 @@ function _M.build_body(read, file, assignments, spec)
   return body, from_files
 end
 
+-- The line that follows the validation error of an update whose body held
+-- fields of a record as read (`get` output sent back): the exact patch
+-- command that changes some fields and keeps the rest. nil for any other
+-- error. id is shown only when it is a UUID (it is the user's argument).
+local EXAMPLE_FIELD = { calcom = "prompt", gcal = "description" }
+function _M.patch_advice(endpoint, op, id, err)
+  if op ~= "update" or type(err) ~= "table" or err.kind ~= "validation" or type(err.fields) ~= "table" then
+    return nil
+  end
+  for _, f in ipairs(err.fields) do
+    if type(f) == "table" and f.read_only then
+      return "toolzz: to change some fields of a record, send only those to patch (it reads the record and keeps "
+        .. "the rest): toolzz " .. endpoint .. " patch " .. (core.uuid_valid(id) and id or "ID") .. " --set "
+        .. (EXAMPLE_FIELD[endpoint] or "FIELD") .. "=VALUE (or -f FILE holding only the changed fields)"
+    end
+  end
+  return nil
+end
+
 -- ---- batch files --------------------------------------------------------------
 
 -- The keys a batch line may have.
