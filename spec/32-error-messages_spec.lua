@@ -9,7 +9,6 @@
 --   command says the exact patch command to use instead.
 local H = require "helpers"
 local cjson = require "cjson"
-local toolzz = require "toolzz"
 local cli = require "toolzz.cli"
 
 local S = H.stand_in
@@ -153,11 +152,12 @@ describe("a record as read sent to update", function()
     local lines = {}
     for line in err:gmatch("[^\n]+") do lines[#lines + 1] = line end
     assert.equals(2, #lines, err)
-    assert.matches("^toolzz: calcom.update: validation: %(body%): has fields of the record as read, .*: apiKey, botId, ", lines[1])
+    assert.matches("^toolzz: calcom.update: validation: %(body%): has fields of the record as read, .*: apiKey, botId, ",
+      lines[1])
     assert.matches("toolzz calcom patch " .. id .. " --set prompt=", lines[2], 1, true)
     assert.equals(before, S.stats().requests)
     -- and that command works
-    code, _, err = run { "calcom", "patch", id, "--set", "prompt=new" }
+    code, out, err = run { "calcom", "patch", id, "--set", "prompt=new" }
     assert.equals(0, code, err)
     assert.equals("new", cjson.decode(S.last().body).prompt)
   end)
