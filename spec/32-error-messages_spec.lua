@@ -159,6 +159,7 @@ describe("a record as read sent to update", function()
     -- and that command works
     code, out, err = run { "calcom", "patch", id, "--set", "prompt=new" }
     assert.equals(0, code, err)
+    assert.equals("new", cjson.decode(out).prompt)
     assert.equals("new", cjson.decode(S.last().body).prompt)
   end)
 end)
