@@ -121,6 +121,16 @@ describe("patch: item edits", function()
     assert.equals(0, S.stats().requests)
   end)
 
+  it("in a batch too", function()
+    local id = gcal_with_outputs()
+    local results = assert(client.batch({ { "gcal.patch", id, { outputs = { ["1"] = { type = "number" } } } } }))
+    assert.is_nil(results[1].err)
+    assert.same({
+      { property = "date", type = "number", description = "the day", required = true },
+      { property = "room", type = "string" },
+    }, put_body().outputs)
+  end)
+
   it("a plain array still replaces the array read, as documented", function()
     local id = gcal_with_outputs()
     assert(client.gcal.patch(id, { outputs = { { description = "X" } } }))
