@@ -65,6 +65,7 @@ local zones_by_lower
 -- ' (did you mean "America/Sao_Paulo"?)' when a zone's name differs from
 -- name only in case, else "".
 function _M.zone(name)
+  if #name > HINT_MAX_KEY then return "" end -- zone names are short; keep a long value's cost nil
   if not zones_by_lower then
     zones_by_lower = {}
     for z in gmatch(tzdata.names, "[^\n]+") do zones_by_lower[lower(z)] = z end

@@ -93,11 +93,13 @@
 ---@field googleCalendar toolzz.GoogleCalendarCreate
 
 ---Changes for `gcal.patch`: any update field, objects merged key by key.
+---`outputs` as a sequence replaces the outputs read; keyed by item number as
+---a string (`{ ["2"] = { description = "X" } }`) it edits those items.
 ---@class toolzz.GcalChanges
 ---@field name? string
 ---@field description? string
 ---@field iconFileId? toolzz.UUID|toolzz.null
----@field outputs? toolzz.Output[]
+---@field outputs? toolzz.Output[]|table<string, table>
 ---@field type? "google-calendar"
 ---@field userId? toolzz.UUID
 ---@field unityId? toolzz.UUID
@@ -184,9 +186,11 @@
 ---@class toolzz.FieldProblem
 ---@field path string Dotted path, e.g. "googleCalendar.googleUser.email" ("" for the body).
 ---@field message string
+---@field read_only? string[] The fields of a record as read that the body held (one problem for them all).
 
----Every failure: `tostring(err)` reads as one line.
+---Every failure: `tostring(err)` reads as one line, and so does `"failed: " .. err`.
 ---@class toolzz.Error
+---@operator concat(string|number): string
 ---@field kind toolzz.ErrorKind
 ---@field message string Human text (for http: the server's message when it sent one).
 ---@field fields? toolzz.FieldProblem[] validation only.
