@@ -5,7 +5,9 @@ local null = require("cjson").null
 local uuid_valid = require("toolzz.core").uuid_valid
 
 local type, next, pairs, ipairs, tonumber = type, next, pairs, ipairs, tonumber
-local find, lower, sort = string.find, string.lower, table.sort
+local setmetatable = setmetatable
+local find, lower, sort, concat = string.find, string.lower, table.sort, table.concat
+local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local _M = {}
 
@@ -174,7 +176,7 @@ _M.merge = merge
 -- present and another than id (in any case); nil when it is id or has none.
 function _M.other_record(record, id)
   local got = type(record) == "table" and record.id or nil
-  if got == nil or got == null or (type(got) == "string" and lower(got) == lower(id)) then return nil end
+  if got == nil or got == null or got == id or (type(got) == "string" and lower(got) == lower(id)) then return nil end
   return "the GET of " .. id .. " answered another record ("
     .. (uuid_valid(got) and ("id " .. got) or "an id that is not a UUID") .. "): nothing was written"
 end
@@ -185,17 +187,37 @@ local function looks_masked(v)
   return type(v) == "string" and (find(v, "**", 1, true) ~= nil or v == "[REDACTED]")
 end
 
+-- The secret fields of spec, once per spec: a list of { path = "a.b", keys =
+-- { "a", "b" }, field =, from = the `from` of the object that holds it }.
+local secret_lists = setmetatable({}, { __mode = "k" })
+local function secret_fields(spec)
+  local list = secret_lists[spec]
+  if list then return list end
+  list = {}
+  local function walk(object, keys, from)
+    for name, field in pairs(object.fields) do
+      local here = { unpack(keys) }
+      here[#here + 1] = name
+      if field.secret then
+        list[#list + 1] = { path = concat(here, "."), keys = here, field = field, from = from }
+      elseif field.type == "object" then
+        walk(field, here, field.from or from)
+      end
+    end
+  end
+  walk(spec, {}, nil)
+  secret_lists[spec] = list
+  return list
+end
+
 -- Problems of the secret fields of changes (a patch's) whose value looks
 -- masked: a mask is never a new secret.
-function _M.masked_changes(spec, changes, problems, prefix)
-  prefix = prefix or ""
-  for name, field in pairs(spec.fields) do
-    local v = changes[name]
-    if field.secret and looks_masked(v) then
-      problems[#problems + 1] = { path = join(prefix, name), message = "looks masked (a run of * or [REDACTED]): "
+function _M.masked_changes(spec, changes, problems)
+  local list = secret_fields(spec)
+  for i = 1, #list do
+    if looks_masked(at(changes, list[i].keys)) then
+      problems[#problems + 1] = { path = list[i].path, message = "looks masked (a run of * or [REDACTED]): "
         .. "give the real value" }
-    elseif field.type == "object" and type(v) == "table" then
-      _M.masked_changes(field, v, problems, join(prefix, name))
     end
   end
   return problems
@@ -206,23 +228,18 @@ end
 -- the record or the row the field is read from carries the field's
 -- `masked_flag` (isTokenMasked). Sending one back would overwrite the real
 -- secret with its mask.
-local function masked_reads(spec, record, body, changes, problems, prefix, row)
-  for name, field in pairs(spec.fields) do
-    local change = type(changes) == "table" and changes[name] or nil
-    local flag = field.masked_flag
-    if field.secret and type(change) ~= "string" and (looks_masked(body[name]) or (flag
+function _M.masked_reads(spec, record, body, changes, problems)
+  local list = secret_fields(spec)
+  for i = 1, #list do
+    local secret = list[i]
+    local flag, row = secret.field.masked_flag, secret.from and at(record, secret.from)
+    if type(at(changes, secret.keys)) ~= "string" and (looks_masked(at(body, secret.keys)) or (flag
         and (record[flag] == true or (type(row) == "table" and row[flag] == true)))) then
-      problems[#problems + 1] = { path = join(prefix, name), message = "is masked in the record read: sending it "
-        .. "back would overwrite the real one; give it in the changes (--set-file " .. join(prefix, name) .. "=FILE)" }
-    elseif field.type == "object" and type(body[name]) == "table" then
-      masked_reads(field, record, body[name], change, problems, join(prefix, name),
-        field.from and at(record, field.from) or row)
+      problems[#problems + 1] = { path = secret.path, message = "is masked in the record read: sending it back "
+        .. "would overwrite the real one; give it in the changes (--set-file " .. secret.path .. "=FILE)" }
     end
   end
   return problems
-end
-function _M.masked_reads(spec, record, body, changes, problems)
-  return masked_reads(spec, record, body, changes, problems, "", nil)
 end
 
 return _M
