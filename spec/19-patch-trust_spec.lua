@@ -98,6 +98,7 @@ describe("patch: item edits", function()
       { { ["1"] = { descripton = "X" } }, "outputs.1.descripton" },
       { { ["1"] = { required = "yes" } }, "outputs.1.required" },
       { { [2] = { description = "X" } }, "outputs" }, -- a sparse Lua array
+      { { null, { description = "X" } }, "outputs" }, -- null does not keep item 1 (JSON [null, {…}])
     }
     for _, case in ipairs(cases) do
       local res, err = client.gcal.patch(id, { outputs = case[1] })

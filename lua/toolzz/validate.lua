@@ -230,6 +230,12 @@ local function check_changed_array(field, value, path, strict, problems)
       .. '{ ["2"] = { ... } }; a sequence replaces the whole array'
   end
   if shape == "mixed" then return "must be an array, or an object of item numbers, not both" end
+  for i = 1, #value do
+    if value[i] == null then -- null does not keep an item: the array replaces the one read
+      return "has a null item " .. i .. ": to keep items of the array read and edit others, key the edits "
+        .. 'by number ({ ["2"] = { ... } }); a sequence replaces the whole array'
+    end
+  end
 end
 
 -- The one problem of the fields of a record as read (spec.read_only) in a
