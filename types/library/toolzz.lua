@@ -179,7 +179,7 @@
 ---| "network"    # could not connect, connection reset or dropped
 ---| "timeout"    # an attempt ran past timeout or connect_timeout
 ---| "tls"        # certificate or handshake failure
----| "decode"     # a 2xx answer whose body is not JSON (or not the expected wrapper)
+---| "decode"     # a 2xx answer whose body is not JSON (or not the expected wrapper), or a patch's GET answering another record
 ---| "limit"      # the response exceeded max_response_bytes
 
 ---One invalid field of a validation error.
