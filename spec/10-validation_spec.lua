@@ -242,8 +242,7 @@ describe("validation", function()
 
     it("refuses response-only fields sent back as they came (id, isActive) as one problem", function()
       local err = refused_at({ "" }, "calcom", H.UUID, calcom { id = H.UUID, isActive = true })
-      assert.same({ "id", "isActive" }, err.fields[1].read_only)
-      assert.matches("use patch", err.fields[1].message, 1, true)
+      assert.matches("use patch to change some fields: id, isActive$", err.fields[1].message)
     end)
 
     it("refuses a key that is not a string", function()

@@ -110,8 +110,11 @@ describe("a record as read sent to update", function()
     assert.is_nil(res)
     assert.equals(1, #err.fields, tostring(err))
     assert.equals("", err.fields[1].path)
-    assert.same({ "apiKey", "botId", "createdAt", "defaultEventTypeId", "defaultEventTypeSlug", "id", "isActive",
-                  "isTokenMasked", "updatedAt" }, err.fields[1].read_only)
+    assert.equals("has fields of the record as read, not of the update body: use patch to change some fields: "
+      .. "apiKey, botId, createdAt, defaultEventTypeId, defaultEventTypeSlug, id, isActive, isTokenMasked, updatedAt",
+      err.fields[1].message)
+    assert.same({ "message", "path" }, (function(t) local k = {} for n in pairs(t) do k[#k + 1] = n end
+      table.sort(k) return k end)(err.fields[1])) -- a problem is { path, message }, as documented
     assert.matches("fields of the record as read, not of the update body: use patch", err.message, 1, true)
     assert.not_matches("did you mean", err.message, 1, true)
     assert.equals(0, S.stats().requests)
@@ -123,8 +126,8 @@ describe("a record as read sent to update", function()
     record.nmae = "x"
     local _, err = client.gcal.update(id, record)
     assert.equals("", err.fields[1].path)
-    assert.same({ "code", "color", "discordPlugin", "googleCalendarPlugin", "id", "institutionId", "isActivated",
-                  "status", "telegramPlugin" }, err.fields[1].read_only)
+    assert.matches(": code, color, discordPlugin, googleCalendarPlugin, id, institutionId, isActivated, status, "
+      .. "telegramPlugin$", err.fields[1].message)
     assert.equals("nmae", err.fields[2].path)
     assert.matches('did you mean "name"', err.fields[2].message, 1, true)
   end)
@@ -133,8 +136,7 @@ describe("a record as read sent to update", function()
     local id = S.put_record("calcom", H.calcom_create_body())
     local _, err = client.calcom.patch(id, { id = id, prompt = "new", updatedAt = "x" })
     assert.equals("get", err.step)
-    assert.same({ "id", "updatedAt" }, err.fields[1].read_only)
-    assert.matches("give only the fields to change", err.message, 1, true)
+    assert.matches("give only the fields to change: id, updatedAt$", err.fields[1].message)
     assert.equals(0, S.stats().requests)
   end)
 

@@ -239,13 +239,15 @@ local function check_changed_array(field, value, path, strict, problems)
 end
 
 -- The one problem of the fields of a record as read (spec.read_only) in a
--- body: they are no typos, so no hint towards another field.
+-- body: they are no typos, so no hint towards another field. Its message
+-- starts with READ_ONLY (the command tells it by that).
+local READ_ONLY = "has fields of the record as read, not of "
+_M.READ_ONLY = READ_ONLY
 local function read_only_problem(names, prefix, partial, spec)
   sort(names)
   local what = partial and "changes: give only the fields to change"
     or spec.create and "a create body" or "the update body: use patch to change some fields"
-  return errors.ranked({ path = prefix, read_only = names, message = "has fields of the record as read, not of "
-    .. what .. ": " .. concat(names, ", ") }, 1)
+  return errors.ranked({ path = prefix, message = READ_ONLY .. what .. ": " .. concat(names, ", ") }, 1)
 end
 
 -- partial: obj holds changes to a body (a patch), so nothing is required,

@@ -186,7 +186,6 @@
 ---@class toolzz.FieldProblem
 ---@field path string Dotted path, e.g. "googleCalendar.googleUser.email" ("" for the body).
 ---@field message string
----@field read_only? string[] The fields of a record as read that the body held (one problem for them all).
 
 ---Every failure: `tostring(err)` reads as one line, and so does `"failed: " .. err`.
 ---@class toolzz.Error

@@ -5,6 +5,7 @@
 -- Every function returns its result, or nil and a message for the user:
 -- nothing here raises on bad input.
 local core = require "toolzz.core"
+local validate = require "toolzz.validate"
 local cjson = require "cjson"
 
 local type, pcall, tonumber, tostring, next, ipairs, setmetatable, getmetatable, rawget =
@@ -260,7 +261,7 @@ function _M.patch_advice(endpoint, op, id, err)
     return nil
   end
   for _, f in ipairs(err.fields) do
-    if type(f) == "table" and f.read_only then
+    if type(f) == "table" and type(f.message) == "string" and find(f.message, validate.READ_ONLY, 1, true) == 1 then
       return "toolzz: to change some fields of a record, send only those to patch (it reads the record and keeps "
         .. "the rest): toolzz " .. endpoint .. " patch " .. (core.uuid_valid(id) and id or "ID") .. " --set "
         .. (EXAMPLE_FIELD[endpoint] or "FIELD") .. "=VALUE (or -f FILE holding only the changed fields)"
