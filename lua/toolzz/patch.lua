@@ -236,7 +236,8 @@ function _M.masked_reads(spec, record, body, changes, problems)
     if type(at(changes, secret.keys)) ~= "string" and (looks_masked(at(body, secret.keys)) or (flag
         and (record[flag] == true or (type(row) == "table" and row[flag] == true)))) then
       problems[#problems + 1] = { path = secret.path, message = "is masked in the record read: sending it back "
-        .. "would overwrite the real one; give it in the changes (--set-file " .. secret.path .. "=FILE)" }
+        .. "would overwrite the real one; give a new one in the changes (the command: --set-file " .. secret.path
+        .. "=FILE)" }
     end
   end
   return problems
