@@ -16,7 +16,9 @@ local B = {
   token = H.env.token,
   http_url = H.env.http_url,
   cf_http_url = H.env.cf_http_url,
-  UUID = H.UUID,
+  -- the id of the records /static answers with: a patch refuses a GET that
+  -- answers another record than the one asked for
+  UUID = "5b8e2a1c-3d4f-4e6a-9b7c-0d1e2f3a4b5c",
   calcom_body = H.calcom_body,
   gcal_body = H.gcal_body,
 }

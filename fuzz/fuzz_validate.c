@@ -486,7 +486,8 @@ static int run(lua_State *l) {
 /* ---- set-up ------------------------------------------------------------ */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  static const char *const covered[] = {"/toolzz/validate.lua", "/toolzz/schema.lua", NULL};
+  static const char *const covered[] = {"/toolzz/validate.lua", "/toolzz/checks.lua", "/toolzz/hints.lua",
+                                        "/toolzz/schema.lua", NULL};
   (void)argc;
   (void)argv;
   new_state();

@@ -240,8 +240,9 @@ describe("validation", function()
                apiKey = "cal_x" })
     end)
 
-    it("refuses response-only fields sent back as they came (id, isActive)", function()
-      refused_at({ "id", "isActive" }, "calcom", H.UUID, calcom { id = H.UUID, isActive = true })
+    it("refuses response-only fields sent back as they came (id, isActive) as one problem", function()
+      local err = refused_at({ "" }, "calcom", H.UUID, calcom { id = H.UUID, isActive = true })
+      assert.matches("use patch to change some fields: id, isActive$", err.fields[1].message)
     end)
 
     it("refuses a key that is not a string", function()

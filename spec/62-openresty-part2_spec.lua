@@ -122,6 +122,35 @@ describe("OpenResty Part 2 #no_valgrind", function()
     assert.equals("validation", r[5].error.kind)
   end)
 
+  it("patch through cosockets: item edits, another record's GET, a masked token (issue 16)", function()
+    local client = H.client()
+    local fn = S.put_record("function", H.gcal_body { outputs = {
+      { property = "date", type = "string" }, { property = "room", type = "string" } } })
+    local answer = op("http", "gcal.patch", { fn, { outputs = { ["2"] = { description = "X" } } } })
+    assert.is_true(answer.ok, cjson.encode(answer.error or {}))
+    assert.same({ { property = "date", type = "string" }, { property = "room", type = "string", description = "X" } },
+      cjson.decode(S.last().body).outputs)
+
+    local other = S.put_record("function", H.gcal_body { name = "B" })
+    S.faults { { body = cjson.encode((assert(client.gcal.get(other)))) } }
+    local writes = S.writes()
+    answer = op("http", "gcal.patch", { fn, { name = "x" } })
+    assert.is_false(answer.ok)
+    assert.equals("decode", answer.error.kind)
+    assert.equals("get", answer.error.step)
+    assert.equals(writes, S.writes())
+
+    local masked = assert(client.gcal.get(fn))
+    masked.googleCalendarPlugin[1].googleToken = "ya29.****************"
+    S.faults { { body = cjson.encode(masked) } }
+    answer = op("http", "gcal.patch", { fn, { name = "x" } })
+    assert.is_false(answer.ok)
+    assert.equals("validation", answer.error.kind)
+    assert.equals("googleCalendar.googleToken", answer.error.fields[1].path)
+    assert.equals(writes, S.writes())
+    client:close()
+  end)
+
   it("no secret reaches the gateway's error log", function()
     local f = io.open(error_log, "rb")
     local log = f and f:read("*a") or ""

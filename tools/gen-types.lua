@@ -70,7 +70,7 @@ local KIND_DOCS = {
   { "network", "could not connect, connection reset or dropped" },
   { "timeout", "an attempt ran past timeout or connect_timeout" },
   { "tls", "certificate or handshake failure" },
-  { "decode", "a 2xx answer whose body is not JSON (or not the expected wrapper)" },
+  { "decode", "a 2xx answer whose body is not JSON (or not the expected wrapper), or a patch's GET answering another record" },
   { "limit", "the response exceeded max_response_bytes" },
 }
 
@@ -204,8 +204,9 @@ local ERROR_TABLE = [[
 ---@field path string Dotted path, e.g. "googleCalendar.googleUser.email" ("" for the body).
 ---@field message string
 
----Every failure: `tostring(err)` reads as one line.
+---Every failure: `tostring(err)` reads as one line, and so does `"failed: " .. err`.
 ---@class toolzz.Error
+---@operator concat(string|number): string
 ---@field kind toolzz.ErrorKind
 ---@field message string Human text (for http: the server's message when it sent one).
 ---@field fields? toolzz.FieldProblem[] validation only.
@@ -244,6 +245,16 @@ local BATCH_SHAPES = [[
 ---@class toolzz.BatchOptions
 ---@field concurrency? integer Calls in flight at once, 1-256 (default 8).
 ---@field on_progress? fun(done: integer, total: integer, index: integer, result: toolzz.BatchResult)
+---@field on_result? fun(index: integer, result: toolzz.BatchResult) Each item's result as soon as it ends.
+---@field keep_results? boolean false: keep no result; the batch returns toolzz.BatchCounts (default true).
+---@field should_stop? fun(): boolean Asked before each item starts and as the batch wakes; true: start nothing new.
+
+---What a batch with `keep_results = false` returns (ok + failed = total).
+---@class toolzz.BatchCounts
+---@field total integer
+---@field ok integer
+---@field failed integer
+---@field stopped integer The failed items that the stop ended (err.stopped).
 ]]
 
 local CLIENT_METHODS = [[
@@ -251,7 +262,7 @@ local CLIENT_METHODS = [[
 ---a closed client or `requests` that is not a table.
 ---@param requests toolzz.BatchItem[]
 ---@param opts? toolzz.BatchOptions
----@return toolzz.BatchResult[]|nil results
+---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
 function Client.batch(requests, opts) end
 
@@ -456,6 +467,7 @@ local function write_bodies(group)
       for _, key in ipairs(sorted_keys(update.fields)) do
         local field = update.fields[key]
         local t = field.type == "object" and "table" or field_type(field, camel(key), group .. "." .. key)
+        if field.type == "array" then t = t .. "|table<string, table>" end
         emit(format("---@field %s? %s", key, t))
       end
       emit("")

@@ -147,6 +147,7 @@ local function judge(state, op, a, b)
     else
       changes = patch.raw_copy(b)
       validate.check_changes(op.patch.write.schema, changes, state.cfg.strict, problems)
+      patch.masked_changes(op.patch.write.schema, changes, problems)
       local _, json_problems = encode(changes, state.cfg.max_body_bytes) -- what JSON cannot carry
       if json_problems then merge_problems(problems, json_problems) end
     end
@@ -197,14 +198,21 @@ function _M.advance(state, job, res, err)
   if err then return finish(job, nil, err) end
   local op = job.op
   if job.step ~= "get" then return finish(job, res) end
-  -- a patch whose GET answered: merge, validate, and PUT
+  -- a patch whose GET answered: the record asked for? merge, validate, and PUT
+  local other = patch.other_record(res, job.id)
+  if other then return finish(job, nil, errors.new("decode", other)) end
   job.step = "update"
   local write = op.patch.write
   local problems = patch.unfit(write.schema, res)
   if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
   local base = patch.body_of(write.schema, res)
   local read = patch.secrets_of(write.schema, base, {}) -- kept secret even when changed
-  local body = patch.merge(write.schema, base, job.changes)
+  patch.masked_reads(write.schema, res, base, job.changes, problems)
+  local body = patch.merge(write.schema, base, job.changes, problems)
+  if #problems > 0 then
+    for i = 1, #state.secrets do read[#read + 1] = state.secrets[i] end
+    return finish(job, nil, errors.redact(errors.validation(problems), read))
+  end
   local json, secrets_or_err = encode_body(state, write.schema, body, nil, true)
   if not json then return finish(job, nil, errors.redact(secrets_or_err, read)) end
   local secrets = secrets_or_err

@@ -6,7 +6,7 @@
 -- caller: see redact().
 local setmetatable, getmetatable, tostring, tonumber, type, pairs, ipairs, next, pcall =
   setmetatable, getmetatable, tostring, tonumber, type, pairs, ipairs, next, pcall
-local concat = table.concat
+local concat, sort = table.concat, table.sort
 local find, sub, gsub, char, byte = string.find, string.sub, string.gsub, string.char, string.byte
 local floor = math.floor
 
@@ -29,6 +29,15 @@ local function one_line(s)
   return (gsub(tostring(s), "[%c]+", " "))
 end
 
+-- How a validation problem ranks in a summary: 1 an unknown field (a typo,
+-- with its hint), 2 (unmarked) a wrong type or value, 3 a missing field.
+-- Weak: marking a problem leaves its table as the caller sees it.
+local RANK = setmetatable({}, { __mode = "k" })
+function _M.ranked(problem, rank)
+  RANK[problem] = rank
+  return problem
+end
+
 function Error.__tostring(err)
   local parts = { "toolzz: " }
   if err.op then parts[#parts + 1] = one_line(err.op) .. (err.step and (" (" .. one_line(err.step) .. ")") or "") .. ": " end
@@ -42,6 +51,13 @@ function Error.__tostring(err)
   if err.retry_after then notes[#notes + 1] = "retry after " .. err.retry_after .. " s" end
   if #notes > 0 then parts[#parts + 1] = " (" .. concat(notes, ", ") .. ")" end
   return concat(parts)
+end
+
+-- "failed: " .. err, and err .. "": the one-line form, on either side.
+function Error.__concat(a, b)
+  if getmetatable(a) == Error then a = Error.__tostring(a) end
+  if getmetatable(b) == Error then b = Error.__tostring(b) end
+  return a .. b
 end
 
 -- An error of one kind; extra fields are copied in.
@@ -77,10 +93,18 @@ function _M.bounded_problem(f)
 end
 
 -- A validation error from a list of { path =, message = } problems (their
--- paths and messages are cut to what an error shows, in place).
+-- paths and messages are cut to what an error shows, in place), ordered so
+-- that the cause comes first: unknown fields (whose hints name the typo),
+-- then wrong types and values, then missing fields (often the typo's other
+-- side); found order within each rank.
 function _M.validation(fields)
-  local shown = {}
-  for i = 1, #fields do _M.bounded_problem(fields[i]) end
+  local shown, ranked = {}, {}
+  for i = 1, #fields do
+    _M.bounded_problem(fields[i])
+    ranked[i] = { fields[i], (RANK[fields[i]] or 2) * 1e9 + i }
+  end
+  sort(ranked, function(a, b) return a[2] < b[2] end)
+  for i = 1, #ranked do fields[i] = ranked[i][1] end
   for i, f in ipairs(fields) do
     if i > 5 then
       shown[#shown + 1] = "and " .. (#fields - 5) .. " more"

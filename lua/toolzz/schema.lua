@@ -6,7 +6,12 @@
 -- (scrubbed from errors), for objects its own `fields`, for arrays the
 -- `items` they hold (their request fields: what a patch keeps of a read
 -- record's items; not validated), and `from` where a read record keeps
--- the field elsewhere (a path of keys and indexes). The validator
+-- the field elsewhere (a path of keys and indexes), `masked_flag` for a
+-- secret: the field of a record as read (at its top or in its `from` row)
+-- that says the API sent the value masked. `read_only`: the fields a record
+-- as read has beyond the update fields (what a response carries that a body
+-- never does), so that a record sent back whole is one clear error, not a
+-- list of typos. The validator
 -- (toolzz.validate) and the patch mapping (toolzz.patch) walk these;
 -- nothing else in the module knows a field name.
 local pairs, setmetatable, next, type = pairs, setmetatable, next, type
@@ -55,7 +60,7 @@ _M.gcal = {
         calendarId          = { type = "string", required = true },
         timezone            = { type = "timezone", required = true },
         notificationContent = { type = "string" },
-        googleToken         = { type = "string", required = true, secret = true },
+        googleToken         = { type = "string", required = true, secret = true, masked_flag = "isTokenMasked" },
         googleUser = {
           type = "object", required = true,
           fields = {
@@ -71,6 +76,17 @@ _M.gcal = {
     },
   },
 }
+
+-- The fields of a record as read that an update body does not have.
+local function set_of(list)
+  local set = {}
+  for _, name in pairs(list) do set[name] = true end
+  return set
+end
+_M.calcom.read_only = set_of { "id", "apiKey", "isTokenMasked", "isActive", "botId", "defaultEventTypeId",
+  "defaultEventTypeSlug", "createdAt", "updatedAt" }
+_M.gcal.read_only = set_of { "id", "institutionId", "code", "status", "color", "isActivated",
+  "googleCalendarPlugin", "discordPlugin", "telegramPlugin", "createdAt", "updatedAt" }
 
 -- A copy of spec with more fields: extra mirrors spec's shape, and an
 -- object in it adds to (never replaces) the object of the same name.
@@ -94,6 +110,7 @@ _M.calcom_create = extend(_M.calcom, {
   apiKey = { type = "string", required = true, secret = true },
 }, "calcom_create")
 _M.calcom_create.title = "new Cal.com integration"
+_M.calcom_create.create = true
 
 _M.gcal_create = extend(_M.gcal, {
   googleCalendar = {
@@ -104,6 +121,7 @@ _M.gcal_create = extend(_M.gcal, {
   },
 }, "gcal_create")
 _M.gcal_create.title = "new Google Calendar function"
+_M.gcal_create.create = true
 
 -- The names of every secret field (apiKey, googleToken): a value under such
 -- a name is scrubbed even where no schema expects it (a lax body, a result).

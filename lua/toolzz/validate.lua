@@ -12,96 +12,25 @@
 local core = require "toolzz.core"
 local schema = require "toolzz.schema"
 local tzdata = require "toolzz.tzdata"
+local checks = require "toolzz.checks" -- each: value, field spec -> nil or a message
+local hints = require "toolzz.hints"
+local errors = require "toolzz.errors"
 local null = require("cjson").null
 
 local type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert =
   type, pairs, ipairs, next, setmetatable, getmetatable, tostring, assert
-local find, sort, byte, lower = string.find, table.sort, string.byte, string.lower
+local find, sort, concat = string.find, table.sort, table.concat
 local array_mt = core.array_mt
 
 local _M = {}
 
 local uuid_valid, utf8_valid, quick_valid = core.uuid_valid, core.utf8_valid, core.valid
-local is_email, is_http_url = core.email_valid, core.http_url_valid -- the rules: src/check.c
 
 _M.is_uuid = uuid_valid -- any value: false unless a UUID string
 
-local zones
-local function zone_set()
-  if not zones then
-    zones = {}
-    for z in tzdata.names:gmatch("[^\n]+") do zones[z] = true end
-  end
-  return zones
-end
-local function is_zone(name)
-  return (zones or zone_set())[name] == true
-end
-_M.is_zone = is_zone
+local zone_set = checks.zone_set
+_M.is_zone = checks.is_zone
 _M.tzdata_version = tzdata.version
-
-
-
-local function type_name(v)
-  if v == null then return "null" end
-  return type(v)
-end
-
--- Each check returns nil when the value is fine, else a message.
-local checks = {}
-
-function checks.string(v, spec)
-  if type(v) ~= "string" then return "must be a string, got " .. type_name(v) end
-  if spec.required and v == "" then return "must not be empty" end
-end
-
-function checks.boolean(v)
-  if type(v) ~= "boolean" then return "must be a boolean (true or false), got " .. type_name(v) end
-end
-
-function checks.uuid(v)
-  if type(v) ~= "string" then return "must be a UUID string, got " .. type_name(v) end
-  if not _M.is_uuid(v) then return "must be a UUID (8-4-4-4-12 hexadecimal digits)" end
-end
-
-function checks.timezone(v)
-  if type(v) ~= "string" then return "must be a time zone name, got " .. type_name(v) end
-  if not is_zone(v) then
-    return "is not a time zone of the IANA database " .. tzdata.version .. " (e.g. America/Sao_Paulo, UTC)"
-  end
-end
-
-function checks.email(v)
-  if type(v) ~= "string" then return "must be an e-mail address, got " .. type_name(v) end
-  if not is_email(v) then return "is not a plausible e-mail address" end
-end
-
-function checks.url(v)
-  if type(v) ~= "string" then return "must be an http(s) URL, got " .. type_name(v) end
-  if not is_http_url(v) then return "must be an http:// or https:// URL" end
-end
-
-function checks.digits(v)
-  if type(v) ~= "string" then return "must be a string of digits, got " .. type_name(v) end
-  if not find(v, "^%d+$") or #v > 64 then return "must be a string of digits (the Google account id)" end
-end
-
-function checks.const(v, spec)
-  if v ~= spec.value then return 'must be "' .. spec.value .. '"' end
-end
-
-function checks.array(v)
-  if type(v) ~= "table" then return "must be an array, got " .. type_name(v) end
-  for k in next, v do -- raw: no __pairs of the caller's runs
-    if type(k) ~= "number" then return "must be an array (a sequence), got an object" end
-  end
-end
-
-function checks.object(v)
-  if type(v) ~= "table" then return "must be an object (a table), got " .. type_name(v) end
-  local first = next(v)
-  if first ~= nil and type(first) ~= "string" then return "must be an object, got an array" end
-end
 
 -- ---- compilation --------------------------------------------------------
 
@@ -250,72 +179,97 @@ end
 
 -- ---- validation -----------------------------------------------------------
 
--- "Did you mean" hints: only for keys this short (a typo of a field name is
--- short), and for this many unknown keys of an object at most, so that their
--- cost stays a small constant per key.
-local HINT_MAX_KEY = 64
-local HINT_MAX_KEYS = 16
-local HINT_MAX_DISTANCE = 3
-
--- Edit distance between a and b when it is at most limit, else limit + 1;
--- only the cells within limit of the diagonal are computed.
-local function distance(a, b, limit)
-  local la, lb = #a, #b
-  if la - lb > limit or lb - la > limit then return limit + 1 end
-  local over = limit + 1
-  local prev, cur = {}, {}
-  for j = 0, lb do prev[j] = j <= limit and j or over end
-  for i = 1, la do
-    local lo, hi = i - limit, i + limit
-    if lo < 1 then lo = 1 end
-    if hi > lb then hi = lb end
-    cur[lo - 1] = (lo == 1 and i <= limit) and i or over
-    local best = cur[lo - 1]
-    local ai = byte(a, i)
-    for j = lo, hi do
-      local d = prev[j - 1] + ((ai == byte(b, j)) and 0 or 1)
-      local up = prev[j] == nil and over or prev[j] + 1
-      local left = cur[j - 1] + 1
-      if up < d then d = up end
-      if left < d then d = left end
-      if d > over then d = over end
-      cur[j] = d
-      if d < best then best = d end
+-- The shape of a table given for an array in a patch's changes: "array" (a
+-- sequence, empty included: it replaces the array read), "edits" (string
+-- keys: item numbers, { ["2"] = { … } }, editing items of the array read),
+-- "sparse" (number keys with holes) or "mixed".
+local function array_shape(v)
+  local numbers, strings, max = 0, 0, 0
+  for k in next, v do
+    if type(k) == "number" then
+      numbers = numbers + 1
+      if k > max then max = k end
+    else
+      strings = strings + 1
     end
-    if hi < lb then cur[hi + 1] = over end
-    if best > limit then return over end
-    prev, cur = cur, prev
   end
-  return prev[lb] > over and over or prev[lb]
+  if strings == 0 then return (max == numbers and (numbers == 0 or v[numbers] ~= nil)) and "array" or "sparse" end
+  return numbers == 0 and "edits" or "mixed"
 end
 
-local function suggestion(name, order)
-  if #name > HINT_MAX_KEY then return "" end
-  local best, best_d
-  name = lower(name)
-  for i = 1, #order do
-    local d = distance(name, lower(order[i]), HINT_MAX_DISTANCE)
-    if d <= HINT_MAX_DISTANCE and (not best_d or d < best_d) then best, best_d = order[i], d end
+local check_object
+
+-- The problems of item edits { ["2"] = { description = "X" } } against
+-- the array field's items: each key an item number, each edit an object of
+-- item fields (null removes one). Whether the items exist is known only
+-- after the GET (toolzz.patch.merge).
+local function check_item_edits(field, edits, path, strict, problems)
+  local items, keys = compile(field.items), {}
+  for k in next, edits do keys[#keys + 1] = k end
+  sort(keys)
+  for _, k in ipairs(keys) do
+    local edit, at = edits[k], join(path, utf8_valid(k) and k or "(key that is not UTF-8)")
+    if not find(k, "^[1-9]%d*$") or #k > 9 then
+      problems[#problems + 1] = { path = at, message = 'is not an item number ("1", "2", ...)' }
+    elseif type(edit) ~= "table" or edit == null or type(next(edit) or "") ~= "string" then
+      problems[#problems + 1] = { path = at, message = "must be an object: the fields of item " .. k
+        .. " to change (to add or remove items, give the whole array)" }
+    else
+      check_object(items, edit, at, strict, problems, nil, true)
+    end
   end
-  return best and (' (did you mean "' .. best .. '"?)') or ""
+end
+
+-- The message of a table given for an array in a patch's changes, or nil
+-- (item edits add their own problems).
+local function check_changed_array(field, value, path, strict, problems)
+  local shape = array_shape(value)
+  if shape == "edits" then return check_item_edits(field, value, path, strict, problems) end
+  if shape == "sparse" then
+    return 'is a sparse array: to edit items of the array read, key them by number as strings, '
+      .. '{ ["2"] = { ... } }; a sequence replaces the whole array'
+  end
+  if shape == "mixed" then return "must be an array, or an object of item numbers, not both" end
+  for i = 1, #value do
+    if value[i] == null then -- null does not keep an item: the array replaces the one read
+      return "has a null item " .. i .. ": to keep items of the array read and edit others, key the edits "
+        .. 'by number ({ ["2"] = { ... } }); a sequence replaces the whole array'
+    end
+  end
+end
+
+-- The one problem of the fields of a record as read (spec.read_only) in a
+-- body: they are no typos, so no hint towards another field. Its message
+-- starts with READ_ONLY (the command tells it by that).
+local READ_ONLY = "has fields of the record as read, not of "
+_M.READ_ONLY = READ_ONLY
+local function read_only_problem(names, prefix, partial, spec)
+  sort(names)
+  local what = partial and "changes: give only the fields to change"
+    or spec.create and "a create body" or "the update body: use patch to change some fields"
+  return errors.ranked({ path = prefix, message = READ_ONLY .. what .. ": " .. concat(names, ", ") }, 1)
 end
 
 -- partial: obj holds changes to a body (a patch), so nothing is required,
 -- and null removes an optional field.
-local function check_object(spec, obj, prefix, strict, problems, secrets, partial)
+function check_object(spec, obj, prefix, strict, problems, secrets, partial)
   local order, known = spec.order, spec.fields
   for i = 1, #order do
     local name = order[i]
     local field, value = known[name], obj[name]
     local message
     if value == nil then
-      if field.required and not partial then message = "is required" end
+      if field.required and not partial then
+        problems[#problems + 1] = errors.ranked({ path = join(prefix, name), message = "is required" }, 3)
+      end
     elseif value == null then
       if not partial and not field.nullable then
         message = "must not be null"
       elseif partial and field.required and not field.nullable then
         message = "is required: null cannot remove it"
       end
+    elseif partial and field.type == "array" and field.items and type(value) == "table" then
+      message = check_changed_array(field, value, join(prefix, name), strict, problems)
     else
       message = checks[field.type](value, field)
       if not message then
@@ -334,26 +288,31 @@ local function check_object(spec, obj, prefix, strict, problems, secrets, partia
     end
   end
   if strict then
-    local unknown
+    local unknown, read_only, as_read = nil, nil, spec.read_only
     for k in next, obj do
       if type(k) ~= "string" then
-        problems[#problems + 1] = { path = prefix, message = "has a key that is not a string" }
+        problems[#problems + 1] = errors.ranked({ path = prefix, message = "has a key that is not a string" }, 1)
       elseif not known[k] then
-        if utf8_valid(k) then
+        if as_read and as_read[k] then
+          read_only = read_only or {}
+          read_only[#read_only + 1] = k
+        elseif utf8_valid(k) then
           unknown = unknown or {}
           unknown[#unknown + 1] = k
         else -- keep its bytes out of messages, as the encoder does
-          problems[#problems + 1] = { path = join(prefix, "(key that is not UTF-8)"), message = "key is not valid UTF-8" }
+          problems[#problems + 1] = errors.ranked({ path = join(prefix, "(key that is not UTF-8)"),
+            message = "key is not valid UTF-8" }, 1)
         end
       end
     end
+    if read_only then problems[#problems + 1] = read_only_problem(read_only, prefix, partial, spec) end
     if unknown then
       sort(unknown)
       for i = 1, #unknown do
-        problems[#problems + 1] = {
+        problems[#problems + 1] = errors.ranked({
           path = join(prefix, unknown[i]),
-          message = "is not a field of this endpoint" .. (i <= HINT_MAX_KEYS and suggestion(unknown[i], order) or ""),
-        }
+          message = "is not a field of this endpoint" .. (i <= hints.MAX_KEYS and hints.field(unknown[i], order) or ""),
+        }, 1)
       end
     end
   end
@@ -374,9 +333,6 @@ local function unknown_secrets(spec, obj, secrets)
   end
 end
 
--- Every problem of body against the schema, as a list (empty when none).
--- String values of `secret` fields are appended to secrets (when given), so
--- errors can be scrubbed of them.
 -- Does body pass the quick test? When it does, the values of its secret
 -- fields are appended to secrets (when given), as check_object collects them.
 local function passes(spec, body, strict, secrets)

@@ -101,7 +101,7 @@
 ---@field googleCalendar? table
 ---@field iconFileId? toolzz.UUID|toolzz.null
 ---@field name? string
----@field outputs? toolzz.Output[]
+---@field outputs? toolzz.Output[]|table<string, table>
 ---@field type? "google-calendar"
 ---@field unityId? toolzz.UUID
 ---@field userId? toolzz.UUID
@@ -180,7 +180,7 @@
 ---| "network"    # could not connect, connection reset or dropped
 ---| "timeout"    # an attempt ran past timeout or connect_timeout
 ---| "tls"        # certificate or handshake failure
----| "decode"     # a 2xx answer whose body is not JSON (or not the expected wrapper)
+---| "decode"     # a 2xx answer whose body is not JSON (or not the expected wrapper), or a patch's GET answering another record
 ---| "limit"      # the response exceeded max_response_bytes
 
 ---One invalid field of a validation error.
@@ -188,8 +188,9 @@
 ---@field path string Dotted path, e.g. "googleCalendar.googleUser.email" ("" for the body).
 ---@field message string
 
----Every failure: `tostring(err)` reads as one line.
+---Every failure: `tostring(err)` reads as one line, and so does `"failed: " .. err`.
 ---@class toolzz.Error
+---@operator concat(string|number): string
 ---@field kind toolzz.ErrorKind
 ---@field message string Human text (for http: the server's message when it sent one).
 ---@field fields? toolzz.FieldProblem[] validation only.
@@ -201,7 +202,6 @@
 ---@field retry_after? number Seconds the server asked to wait.
 ---@field op? toolzz.OperationName The call that made the error.
 ---@field step? "get"|"update" patch only: before/at the GET, or after it.
----@field stopped? boolean batch only: true when the batch's should_stop ended this item (kind "config").
 
 -- ---- hooks and options -------------------------------------------------------------------
 
@@ -384,8 +384,8 @@ function Gcal.duplicate(id) end
 ---@field gcal toolzz.Gcal
 local Client = {}
 
----Many calls at once; results in input order (only counts with `keep_results = false`).
----`nil, err` only for bad options, a closed client or `requests` that is not a table.
+---Many calls at once; results in input order. `nil, err` only for bad options,
+---a closed client or `requests` that is not a table.
 ---@param requests toolzz.BatchItem[]
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results

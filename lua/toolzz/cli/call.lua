@@ -87,7 +87,9 @@ function _M.command(args, sys)
   local res
   res, err = call(unpack(call_args, 1, operation.takes_id and operation.takes_body and 2 or 1))
   client:close()
-  if res == nil then return nil, err end
+  if res == nil then -- an update sent a record as read: name the patch that does it
+    return nil, err, nil, input.patch_advice(operation.group, operation.verb, args.id, err)
+  end
   common.mark_list(operation, res)
   common.write_result(sys, args, res)
   return true

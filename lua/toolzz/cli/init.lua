@@ -24,7 +24,8 @@
 --       command has printed what it had to. nil, err: err an error table
 --       (printed by toolzz.cli.output.error_lines, secrets scrubbed; exit by
 --       its kind) or a string (a usage message, printed with its --help
---       hint; exit 2); a third value overrides the exit status.
+--       hint; exit 2); a third value overrides the exit status; a fourth
+--       is one more line of advice printed after the error.
 --   A Lua error it raises is caught: one line on stderr, exit 70.
 --   Make calls through the public API (require "toolzz"), never its
 --   internals (toolzz.calls, ...); read operations from the catalogue
@@ -180,7 +181,7 @@ end
 
 -- What a command returned -> the exit status, its failure printed on
 -- stderr (secrets scrubbed). The one place failures become statuses.
-local function conclude(sys, args, ok, err, code)
+local function conclude(sys, args, ok, err, code, advice)
   if ok == true then return EXIT.ok end
   if type(ok) == "number" then return ok end
   if type(err) == "string" then
@@ -188,6 +189,7 @@ local function conclude(sys, args, ok, err, code)
     return code or EXIT.usage
   end
   for _, line in ipairs(output.error_lines(err, sys.secrets)) do say(sys, line) end
+  if type(advice) == "string" then say(sys, output.one_line(advice)) end
   return code or exit_code(err)
 end
 

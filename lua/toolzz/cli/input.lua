@@ -5,10 +5,11 @@
 -- Every function returns its result, or nil and a message for the user:
 -- nothing here raises on bad input.
 local core = require "toolzz.core"
+local validate = require "toolzz.validate"
 local cjson = require "cjson"
 
-local type, pcall, tonumber, tostring, next, ipairs, setmetatable, rawget =
-  type, pcall, tonumber, tostring, next, ipairs, setmetatable, rawget
+local type, pcall, tonumber, tostring, next, ipairs, setmetatable, getmetatable, rawget =
+  type, pcall, tonumber, tostring, next, ipairs, setmetatable, getmetatable, rawget
 local find, match, gsub, gmatch, sub = string.find, string.match, string.gsub, string.gmatch, string.sub
 local concat = table.concat
 
@@ -119,7 +120,7 @@ function _M.parse_value(text, spec)
 end
 
 -- "a.b.c=value" -> { "a", "b", "c" }, "value"; or nil, message.
--- A key of digits is an array index (outputs.1.type).
+-- A key of digits is an array index (outputs.1.type): see set_path.
 function _M.split_assignment(text)
   local path, value = match(text, "^([^=]*)=(.*)$")
   if not path then return nil, "'" .. text .. "' is not PATH=VALUE" end
@@ -133,12 +134,41 @@ function _M.split_assignment(text)
   return keys, value
 end
 
--- Set body[keys[1]][keys[2]]... = value, making the objects on the way.
--- Returns true, or nil, message when a step is not an object.
+-- Is t an array: a sequence, or an empty table marked as an array?
+local function is_array(t)
+  return rawget(t, 1) ~= nil or (next(t) == nil and getmetatable(t) == core.array_mt)
+end
+
+-- The key an index takes in node: an array's own index (which must be an
+-- item of it, or the one after its last); else (an object, or one made on
+-- the way) the item number as a string, the item edit of a patch
+-- ({ ["2"] = { … } }: change that item of the array read), never a new
+-- array that would replace the one read. nil, message when out of range.
+local function index_key(node, index, path)
+  if not is_array(node) then return tostring(index) end
+  if index > #node + 1 then
+    return nil, "'" .. path .. "' has " .. #node .. " items: there is no item " .. index
+  end
+  return index
+end
+
+-- Set body[keys[1]][keys[2]]... = value, making the objects on the way; an
+-- index (a number key) goes through index_key. Returns true, or nil,
+-- message when a step is not an object or an index is out of range.
 function _M.set_path(body, keys, value)
   local node = body
-  for i = 1, #keys - 1 do
-    local key = keys[i]
+  for i = 1, #keys do
+    local key, why = keys[i]
+    if type(key) == "number" then
+      local where = {}
+      for k = 1, i - 1 do where[k] = tostring(keys[k]) end
+      key, why = index_key(node, key, concat(where, "."))
+      if not key then return nil, why end
+    end
+    if i == #keys then
+      node[key] = value
+      return true
+    end
     local child = node[key]
     if child == nil then
       child = {}
@@ -150,7 +180,6 @@ function _M.set_path(body, keys, value)
     end
     node = child
   end
-  node[keys[#keys]] = value
   return true
 end
 
@@ -220,6 +249,25 @@ function _M.build_body(read, file, assignments, spec)
     if not ok then return nil, "--" .. gsub(option, "_", "-") .. " " .. text .. ": " .. why end
   end
   return body, from_files
+end
+
+-- The line that follows the validation error of an update whose body held
+-- fields of a record as read (`get` output sent back): the exact patch
+-- command that changes some fields and keeps the rest. nil for any other
+-- error. id is shown only when it is a UUID (it is the user's argument).
+local EXAMPLE_FIELD = { calcom = "prompt", gcal = "description" }
+function _M.patch_advice(endpoint, op, id, err)
+  if op ~= "update" or type(err) ~= "table" or err.kind ~= "validation" or type(err.fields) ~= "table" then
+    return nil
+  end
+  for _, f in ipairs(err.fields) do
+    if type(f) == "table" and type(f.message) == "string" and find(f.message, validate.READ_ONLY, 1, true) == 1 then
+      return "toolzz: to change some fields of a record, send only those to patch (it reads the record and keeps "
+        .. "the rest): toolzz " .. endpoint .. " patch " .. (core.uuid_valid(id) and id or "ID") .. " --set "
+        .. (EXAMPLE_FIELD[endpoint] or "FIELD") .. "=VALUE (or -f FILE holding only the changed fields)"
+    end
+  end
+  return nil
 end
 
 -- ---- batch files --------------------------------------------------------------
