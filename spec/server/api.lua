@@ -479,7 +479,8 @@ end
 -- { id, seq, fields (as a create or update sent them), createdAt,
 --   updatedAt, activated } as JSON under "rec:<kind>:<id>".
 
-local function record_key(kind, id) return "rec:" .. kind .. ":" .. id end
+-- A UUID names the same record in either case (as the API's uuid columns do).
+local function record_key(kind, id) return "rec:" .. kind .. ":" .. id:lower() end
 
 local function load_record(kind, id)
   local text = state():get(record_key(kind, id))
@@ -575,17 +576,13 @@ local function normal_answer(method, path, body, static)
     return 201, render(kind, rec)
   end
   local rec = load_record(kind, id)
-  if action == "update" then -- an id never created is taken as existing (Part 1's stand-in)
-    if rec then
-      if kind == "calcom" then request.apiKey = rec.fields.apiKey end -- an update never sends it
-      rec.fields, rec.updatedAt = request, info.now()
-    else
-      rec = new_record(kind, request, id)
-    end
+  if not rec then return 404, error_body(404, info.not_found) end -- an update too, as the API does
+  if action == "update" then
+    if kind == "calcom" then request.apiKey = rec.fields.apiKey end -- an update never sends it
+    rec.fields, rec.updatedAt = request, info.now()
     store_record(kind, rec)
     return 200, render(kind, rec)
   end
-  if not rec then return 404, error_body(404, info.not_found) end
   if action == "duplicate" then
     local copy = new_record(kind, rec.fields)
     copy.activated = false
