@@ -19,7 +19,7 @@ inc_luajit := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/incl
 
 CORES    := $(foreach l,$(LUAS),$(BUILD)/$(l)/toolzz/core.so)
 
-.PHONY: build deps demo test check lint unit install-test valgrind server-start server-stop \
+.PHONY: build deps demo-deps demo test check lint unit install-test valgrind server-start server-stop \
         bench fuzz sanitize clean tzdata dist
 
 build: $(CORES)
@@ -29,7 +29,10 @@ $(BUILD)/%/toolzz/core.so: $(SRC) $(HDR)
 	$(CC) $(WARN) $(OPT) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(inc_$*) $(SRC) -o $@ $(LDFLAGS) $(CURL_LIBS)
 
 deps:
-	@tools/install-deps
+	@tools/install-deps test
+
+demo-deps:
+	@tools/install-deps demo
 
 tzdata:
 	lua5.4 tools/gen-tzdata.lua
@@ -40,7 +43,7 @@ server-start:
 server-stop:
 	@spec/server/ctl stop
 
-demo: deps
+demo: demo-deps
 	@$(MAKE) --no-print-directory build LUAS=lua5.4
 	@spec/server/ctl start
 	@eval "$$(spec/server/ctl env)"; \

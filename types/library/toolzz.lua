@@ -266,18 +266,21 @@ local Calcom = {}
 ---@param id toolzz.UUID
 ---@return toolzz.CalcomRecord|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Calcom, id: toolzz.UUID): toolzz.CalcomRecord|nil, toolzz.Error|nil
 function Calcom.get(id) end
 
 ---GET {converflow_url}/api/v1/calcom/integration/unit/{unitId}: the unit's integrations.
 ---@param unit_id toolzz.UUID
 ---@return toolzz.CalcomRecord[]|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Calcom, unit_id: toolzz.UUID): toolzz.CalcomRecord[]|nil, toolzz.Error|nil
 function Calcom.list(unit_id) end
 
 ---POST {converflow_url}/api/v1/calcom/integration (not retried once it may have reached the server).
 ---@param fields toolzz.CalcomCreateFields
 ---@return toolzz.CalcomRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Calcom, fields: toolzz.CalcomCreateFields): toolzz.CalcomRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Calcom.create(fields) end
 
 ---PUT {base_url}/api/v1/calcom/integration/{id}: replaces the whole record.
@@ -285,6 +288,7 @@ function Calcom.create(fields) end
 ---@param fields toolzz.CalcomFields
 ---@return toolzz.CalcomRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Calcom, id: toolzz.UUID, fields: toolzz.CalcomFields): toolzz.CalcomRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Calcom.update(id, fields) end
 
 ---Get, merge `changes`, update (last writer wins). Errors carry `step`.
@@ -292,6 +296,7 @@ function Calcom.update(id, fields) end
 ---@param changes toolzz.CalcomChanges
 ---@return toolzz.CalcomRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Calcom, id: toolzz.UUID, changes: toolzz.CalcomChanges): toolzz.CalcomRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Calcom.patch(id, changes) end
 
 ---Google Calendar functions. Every call works with a dot or a colon.
@@ -302,18 +307,21 @@ local Gcal = {}
 ---@param id toolzz.UUID
 ---@return toolzz.GcalRecord|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Gcal, id: toolzz.UUID): toolzz.GcalRecord|nil, toolzz.Error|nil
 function Gcal.get(id) end
 
 ---GET {base_url}/api/v1/functions/unity/{unityId}: the unit's Google Calendar functions.
 ---@param unity_id toolzz.UUID
 ---@return toolzz.GcalRecord[]|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Gcal, unity_id: toolzz.UUID): toolzz.GcalRecord[]|nil, toolzz.Error|nil
 function Gcal.list(unity_id) end
 
 ---POST {base_url}/api/v1/functions/ (not retried once it may have reached the server).
 ---@param fields toolzz.GcalCreateFields
 ---@return toolzz.GcalRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Gcal, fields: toolzz.GcalCreateFields): toolzz.GcalRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Gcal.create(fields) end
 
 ---PUT {base_url}/api/v1/functions/{id}: replaces the whole function.
@@ -321,6 +329,7 @@ function Gcal.create(fields) end
 ---@param fields toolzz.GcalFields
 ---@return toolzz.GcalRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Gcal, id: toolzz.UUID, fields: toolzz.GcalFields): toolzz.GcalRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Gcal.update(id, fields) end
 
 ---Get, merge `changes`, update (last writer wins). Errors carry `step`.
@@ -328,12 +337,14 @@ function Gcal.update(id, fields) end
 ---@param changes toolzz.GcalChanges
 ---@return toolzz.GcalRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Gcal, id: toolzz.UUID, changes: toolzz.GcalChanges): toolzz.GcalRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Gcal.patch(id, changes) end
 
 ---POST {base_url}/api/v1/functions/duplicate/{id}: the new copy (no body sent).
 ---@param id toolzz.UUID
 ---@return toolzz.GcalRecord|toolzz.DryRun|nil res
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Gcal, id: toolzz.UUID): toolzz.GcalRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Gcal.duplicate(id) end
 
 -- ---- client and module ---------------------------------------------------------------------
@@ -351,6 +362,7 @@ local Client = {}
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|nil results
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|nil, toolzz.Error|nil
 function Client.batch(requests, opts) end
 
 ---Close the client's connections (safe twice); later calls fail with a config error.
@@ -367,6 +379,15 @@ function Client:close() end
 ---@field calcom toolzz.Calcom Calls on the default client (from TOOLZZ_TOKEN and friends).
 ---@field gcal toolzz.Gcal Calls on the default client.
 local toolzz = {}
+
+---Many calls at once on the default client (from TOOLZZ_TOKEN and friends),
+---as `client.batch`; a dot or a colon.
+---@param requests toolzz.BatchItem[]
+---@param opts? toolzz.BatchOptions
+---@return toolzz.BatchResult[]|nil results
+---@return toolzz.Error|nil err
+---@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|nil, toolzz.Error|nil
+function toolzz.batch(requests, opts) end
 
 ---A client. `nil, err` (kind "config") for bad options.
 ---@param opts? toolzz.Options
