@@ -505,10 +505,45 @@ local function new_record(kind, fields, id)
   return { id = id or new, seq = seq, fields = fields, createdAt = now, updatedAt = now }
 end
 
+-- Test-only: a record served off its documented shape. reshape = { drop =
+-- { "path", ... }, set = { ["path"] = value, ... } }, paths dotted with
+-- 1-based indexes ("googleCalendarPlugin.1.googleUser.email"). The answer is
+-- decoded and written again (an empty array in it then reads {}).
+local function reshaped(text, reshape)
+  local doc = cjson.decode(text)
+  if type(doc) ~= "table" then return text end
+  local function parent_of(path)
+    local t, last = doc, nil
+    for key in path:gmatch("[^.]+") do
+      if last ~= nil then
+        t = type(t) == "table" and t[tonumber(last) or last] or nil
+      end
+      last = key
+    end
+    if type(t) ~= "table" or last == nil then return nil end
+    return t, tonumber(last) or last
+  end
+  for _, path in ipairs(type(reshape.drop) == "table" and reshape.drop or {}) do
+    local t, key = parent_of(tostring(path))
+    if t then t[key] = nil end
+  end
+  for path, value in pairs(type(reshape.set) == "table" and reshape.set or {}) do
+    local t, key = parent_of(tostring(path))
+    if t then t[key] = value end
+  end
+  return json_value(doc)
+end
+
 local function render(kind, rec)
   local info = KINDS[kind]
-  if kind == "calcom" then return info.build(rec.id, rec.fields, rec.updatedAt, rec.createdAt) end
-  return info.build(rec.id, rec.fields, rec.updatedAt, { activated = rec.activated })
+  local text
+  if kind == "calcom" then
+    text = info.build(rec.id, rec.fields, rec.updatedAt, rec.createdAt)
+  else
+    text = info.build(rec.id, rec.fields, rec.updatedAt, { activated = rec.activated })
+  end
+  if type(rec.reshape) == "table" then text = reshaped(text, rec.reshape) end
+  return text
 end
 
 -- The records of one kind whose unit field is unit, oldest first.
@@ -725,6 +760,7 @@ CONTROL["POST /_control/records"] = function()
     return control_error(400, 'expected {"kind":"calcom"|"function","fields":{...},"id"?}')
   end
   local rec = new_record(doc.kind, doc.fields, type(doc.id) == "string" and doc.id or nil)
+  if type(doc.reshape) == "table" then rec.reshape = doc.reshape end -- test-only, see reshaped()
   store_record(doc.kind, rec)
   return control_reply(200, ordered_object { "id", json_value(rec.id) })
 end

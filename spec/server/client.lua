@@ -184,9 +184,12 @@ end
 
 -- Store a record as the API would hold it (for shapes no client call can
 -- make, such as a plain JavaScript function): kind "calcom" | "function",
--- fields as a create would send them (id optional). Returns its id.
-function _M.put_record(kind, fields, id)
-  return control("POST", "/_control/records", cjson.encode { kind = kind, fields = fields, id = id }).id
+-- fields as a create would send them (id optional). reshape (optional):
+-- { drop = { path, ... }, set = { [path] = value } } serves the record off
+-- its documented shape (paths dotted, indexes 1-based). Returns its id.
+function _M.put_record(kind, fields, id, reshape)
+  return control("POST", "/_control/records",
+    cjson.encode { kind = kind, fields = fields, id = id, reshape = reshape }).id
 end
 
 -- Runtime configuration until the next reset, e.g. { token = "other" }.

@@ -183,6 +183,7 @@ or {"line":N,"ok":false,"error":{...}}. A malformed line fails alone.]])
   batch:argument("file", "The JSON Lines file (- for stdin)."):argname("FILE.jsonl")
   batch:option("--concurrency", "Calls in flight at once."):argname("N")
     :convert(whole_number("--concurrency", 1, 256)):default("8")
+  require("toolzz.cli.doctor").add_to_parser(parser)
   return parser
 end
 
@@ -254,6 +255,7 @@ local function client_options(args, sys)
   opts.token = token -- nil: toolzz.new says there is none
   return opts, { token }
 end
+_M.client_options = client_options
 
 -- The --verbose line of one attempt, from on_response.
 function _M.attempt_line(info)
@@ -445,6 +447,7 @@ function _M.main(argv, sys)
   for i = 1, #(argv or {}) do args_list[i] = argv[i] end
   local ok, args = _M.parser():pparse(args_list)
   if not ok then return usage_error(sys, args, args_list) end
+  if args.endpoint == "doctor" then return require("toolzz.cli.doctor").command(args, sys) end
   local opts, secrets = client_options(args, sys)
   if not opts then return fail(sys, secrets, {}) end
   if args.endpoint == "batch" then return run_batch(args, sys, opts, secrets) end
