@@ -47,6 +47,7 @@ build = {
     ["toolzz.batch"] = "lua/toolzz/batch.lua",
     ["toolzz.calls"] = "lua/toolzz/calls.lua",
     ["toolzz.cli"] = "lua/toolzz/cli/init.lua",
+    ["toolzz.cli.doctor"] = "lua/toolzz/cli/doctor.lua",
     ["toolzz.cli.input"] = "lua/toolzz/cli/input.lua",
     ["toolzz.cli.output"] = "lua/toolzz/cli/output.lua",
     ["toolzz.cli.progress"] = "lua/toolzz/cli/progress.lua",
