@@ -164,6 +164,22 @@ describe("README install claims #no_valgrind", function()
     assert.equal(("1\t%s\n2\t%s\n3\t404\ncolon\t%s\n"):format(H.UUID, H.UUID, H.UUID), out)
   end)
 
+  it("LuaLS definitions declare the colon form of every call too", function()
+    local text = read(ROOT .. "/types/library/toolzz.lua")
+    local calls = 0
+    for doc, owner, name in text:gmatch("(%-%-%-[^\n]*)\nfunction ([%w_]+)%.([%w_]+)%(") do
+      -- the API calls (toolzz.new, array, parse_base_url are not methods)
+      local class = ({ Calcom = "toolzz.Calcom", Gcal = "toolzz.Gcal" })[owner]
+        or (name == "batch" and ({ Client = "toolzz.Client", toolzz = "toolzz" })[owner])
+      if class then
+        calls = calls + 1
+        assert.matches("^%-%-%-@overload fun%(self: " .. class:gsub("%.", "%%.") .. "[,)]", doc,
+          nil, false, owner .. "." .. name .. " has no colon form")
+      end
+    end
+    assert.truthy(calls >= 13, "found " .. calls .. " calls")
+  end)
+
   local function packages(set)
     local p = assert(io.popen(quote(ROOT .. "/tools/install-deps") .. " " .. set .. " --list"))
     local list = {}
