@@ -46,12 +46,10 @@ server-stop:
 demo: demo-deps
 	@$(MAKE) --no-print-directory build LUAS=lua5.4
 	@spec/server/ctl start
-	@eval "$$(spec/server/ctl env)"; \
-	  TOOLZZ_TOKEN=$$TOOLZZ_TEST_TOKEN TOOLZZ_BASE_URL=$$TOOLZZ_TEST_HTTP_URL \
-	  TOOLZZ_CONVERFLOW_URL=$$TOOLZZ_TEST_CONVERFLOW_HTTP_URL \
-	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" \
-	  lua5.4 examples/demo.lua
+	@eval "$$(BUILD=$(BUILD) spec/server/ctl env --client)"; lua5.4 examples/demo.lua
 	@BUILD=$(BUILD) tools/demo-cli
+	@echo; echo 'The stand-in keeps running (spec/server/ctl stop). To use it from this shell (README "Quick start"):'
+	@echo '  eval "$$(spec/server/ctl env --client)"'
 
 test: deps
 	@tools/run-tests

@@ -190,6 +190,49 @@ describe("toolzz doctor", function()
   end)
 end)
 
+describe("toolzz doctor's record fields", function()
+  local doctor_module = require "toolzz.cli.doctor"
+
+  -- field -> true for each field of a class of types/library/toolzz.lua
+  local function declared(class)
+    local f = assert(io.open(H.root .. "/types/library/toolzz.lua", "rb"))
+    local text = f:read("*a")
+    f:close()
+    local block = assert(text:match("\n%-%-%-@class " .. class:gsub("%.", "%%.") .. "\n(.-)\n[^%-]"), class)
+    local fields = {}
+    for name in block:gmatch("%-%-%-@field ([%w_]+)") do fields[name] = true end
+    return fields
+  end
+
+  -- A record with every declared field (and those of its plugin row and user).
+  local function full_record(class)
+    local record = {}
+    for name in pairs(declared(class)) do record[name] = "x" end
+    return record
+  end
+
+  it("are those the LuaLS record types declare, no more and no fewer", function()
+    local calcom = full_record("toolzz.CalcomRecord")
+    assert.same({}, doctor_module.unknown_fields("calcom", calcom))
+    local gcal = full_record("toolzz.GcalRecord")
+    gcal.googleCalendarPlugin = { full_record("toolzz.GoogleCalendarPlugin") }
+    gcal.googleCalendarPlugin[1].googleUser = full_record("toolzz.GoogleUser")
+    assert.same({}, doctor_module.unknown_fields("gcal", gcal))
+    calcom.zzz, gcal.zzz, gcal.googleCalendarPlugin[1].zzz, gcal.googleCalendarPlugin[1].googleUser.zzz = 1, 1, 1, 1
+    assert.same({ "zzz" }, doctor_module.unknown_fields("calcom", calcom))
+    assert.same({ "googleCalendarPlugin[1].googleUser.zzz", "googleCalendarPlugin[1].zzz", "zzz" },
+      doctor_module.unknown_fields("gcal", gcal))
+    -- and it knows nothing the types do not declare
+    for group, class in pairs { calcom = "toolzz.CalcomRecord", gcal = "toolzz.GcalRecord",
+                                from = "toolzz.GoogleCalendarPlugin" } do
+      local fields = declared(class)
+      for _, name in ipairs(doctor_module.RECORD_ONLY[group]) do
+        assert.is_true(fields[name], name .. " is not a field of " .. class)
+      end
+    end
+  end)
+end)
+
 describe("toolzz doctor, the command #no_valgrind", function()
   local function run(env, args)
     local quote = function(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end

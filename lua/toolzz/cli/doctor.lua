@@ -30,6 +30,7 @@ local RECORD_ONLY = {
   from = { "id", "pluginId", "notificationType", "notificationContentType", "notificationDelayMs",
            "notificationWaitForSpeech", "createdAt", "updatedAt" }, -- a row a `from` field is read from
 }
+_M.RECORD_ONLY = RECORD_ONLY
 
 -- The two hosts: the option, its variable, its flag, the probe on it.
 local HOSTS = {
@@ -177,6 +178,14 @@ local function unknown_fields(spec, value, known_extra, prefix, out)
   return out
 end
 
+-- The fields of a record of group ("calcom" or "gcal") that toolzz does not
+-- know, as record paths, sorted.
+function _M.unknown_fields(group, record)
+  local unknown = unknown_fields(toolzz.schema[group .. "_create"], record, RECORD_ONLY[group], "", {})
+  sort(unknown)
+  return unknown
+end
+
 -- One record: unknown fields, and what its patch path finds missing or
 -- invalid (a dry-run patch with no changes: GET, map, validate).
 local function check_record(report, client, attempts, group, record)
@@ -185,10 +194,8 @@ local function check_record(report, client, attempts, group, record)
     report.check(false, group.group .. " record without an id")
     return
   end
-  local create = toolzz.schema[group.group .. "_create"]
   local problems = {}
-  local unknown = unknown_fields(create, record, RECORD_ONLY[group.group], "", {})
-  sort(unknown)
+  local unknown = _M.unknown_fields(group.group, record)
   if #unknown > 0 then problems[#problems + 1] = "unknown: " .. concat(unknown, ", ") end
   local first = #attempts + 1
   local res, err = client[group.group].patch(id, {})
