@@ -19,7 +19,7 @@ inc_luajit := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/incl
 
 CORES    := $(foreach l,$(LUAS),$(BUILD)/$(l)/toolzz/core.so)
 
-.PHONY: build deps demo test check lint unit install-test valgrind server-start server-stop \
+.PHONY: build deps demo-deps demo test check lint unit install-test valgrind server-start server-stop \
         bench fuzz sanitize clean tzdata dist types
 
 build: $(CORES)
@@ -29,7 +29,10 @@ $(BUILD)/%/toolzz/core.so: $(SRC) $(HDR)
 	$(CC) $(WARN) $(OPT) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(inc_$*) $(SRC) -o $@ $(LDFLAGS) $(CURL_LIBS)
 
 deps:
-	@tools/install-deps
+	@tools/install-deps test
+
+demo-deps:
+	@tools/install-deps demo
 
 tzdata:
 	lua5.4 tools/gen-tzdata.lua
@@ -44,15 +47,13 @@ server-start:
 server-stop:
 	@spec/server/ctl stop
 
-demo: deps
+demo: demo-deps
 	@$(MAKE) --no-print-directory build LUAS=lua5.4
 	@spec/server/ctl start
-	@eval "$$(spec/server/ctl env)"; \
-	  TOOLZZ_TOKEN=$$TOOLZZ_TEST_TOKEN TOOLZZ_BASE_URL=$$TOOLZZ_TEST_HTTP_URL \
-	  TOOLZZ_CONVERFLOW_URL=$$TOOLZZ_TEST_CONVERFLOW_HTTP_URL \
-	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" \
-	  lua5.4 examples/demo.lua
+	@eval "$$(BUILD=$(BUILD) spec/server/ctl env --client)"; lua5.4 examples/demo.lua
 	@BUILD=$(BUILD) tools/demo-cli
+	@echo; echo 'The stand-in keeps running (spec/server/ctl stop). To use it from this shell (README "Quick start"):'
+	@echo '  eval "$$(spec/server/ctl env --client)"'
 
 test: deps
 	@tools/run-tests

@@ -54,6 +54,7 @@ build = {
     ["toolzz.cli.batch"] = "lua/toolzz/cli/batch.lua",
     ["toolzz.cli.call"] = "lua/toolzz/cli/call.lua",
     ["toolzz.cli.common"] = "lua/toolzz/cli/common.lua",
+    ["toolzz.cli.doctor"] = "lua/toolzz/cli/doctor.lua",
     ["toolzz.cli.input"] = "lua/toolzz/cli/input.lua",
     ["toolzz.cli.output"] = "lua/toolzz/cli/output.lua",
     ["toolzz.cli.progress"] = "lua/toolzz/cli/progress.lua",

@@ -242,7 +242,7 @@ end)
 
 describe("module-level calls (default client from the environment)", function()
   it("cover every call of Part 2, reading TOOLZZ_CONVERFLOW_URL for Cal.com reads and creates", function()
-    stand_in.reset()
+    stand_in.reset { empty = true } -- no seed record: the gcal get of UUID is a 404
     local results = run_child({ TOOLZZ_TOKEN = TOKEN, TOOLZZ_BASE_URL = HTTP_URL,
                                 TOOLZZ_CONVERFLOW_URL = H.env.cf_http_url }, [[
       local body = { apiKey = "cal_live_key_0123456789" }

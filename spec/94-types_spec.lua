@@ -147,7 +147,7 @@ describe("LuaLS definitions", function()
     }
     stand_in.faults { request_id = "types-spec" }
     assert.is_table(H.calcom(client))
-    assert.is_nil(client.gcal.get(H.UUID)) -- an error: 404 or whatever the stand-in says
+    assert.is_nil(client.gcal.get(H.UNIT)) -- an error: no function has that id (404)
     client:close()
     assert.truthy(#infos >= 4)
     for _, info in ipairs(infos) do

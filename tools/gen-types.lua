@@ -264,6 +264,7 @@ local CLIENT_METHODS = [[
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
 function Client.batch(requests, opts) end
 
 ---Close the client's connections (safe twice); later calls fail with a config error.
@@ -272,6 +273,15 @@ function Client:close() end
 ]]
 
 local MODULE_FUNCTIONS = [[
+---Many calls at once on the default client (from TOOLZZ_TOKEN and friends),
+---as `client.batch`; a dot or a colon.
+---@param requests toolzz.BatchItem[]
+---@param opts? toolzz.BatchOptions
+---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
+---@return toolzz.Error|nil err
+---@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
+function toolzz.batch(requests, opts) end
+
 ---A client. `nil, err` (kind "config") for bad options.
 ---@param opts? toolzz.Options
 ---@return toolzz.Client|nil client

@@ -101,10 +101,23 @@ function _M.state_of(client)
   return private[client]
 end
 
--- Module-level groups: the same methods on a default client made from the
--- environment on first use.
+-- Module-level groups and batch: the same methods on a default client made
+-- from the environment on first use.
 function _M.module_groups(target)
   local default_client
+  local function default()
+    if not default_client then
+      local client, err = _M.new()
+      if not client then return nil, err end
+      default_client = client
+    end
+    return default_client
+  end
+  target.batch = method(target, function(requests, opts)
+    local client, err = default()
+    if not client then return nil, err end
+    return client.batch(requests, opts)
+  end)
   for _, op in ipairs(operations.list) do
     local group = target[op.group]
     if not group then
@@ -113,16 +126,13 @@ function _M.module_groups(target)
     end
     local group_name, verb = op.group, op.verb
     group[verb] = method(group, function(a, b)
-      if not default_client then
-        local client, err = _M.new()
-        if not client then
-          err.op = group_name .. "." .. verb
-          if op.patch then err.step = "get" end
-          return nil, err
-        end
-        default_client = client
+      local client, err = default()
+      if not client then
+        err.op = group_name .. "." .. verb
+        if op.patch then err.step = "get" end
+        return nil, err
       end
-      return default_client[group_name][verb](a, b)
+      return client[group_name][verb](a, b)
     end)
   end
 end

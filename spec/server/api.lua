@@ -479,7 +479,8 @@ end
 -- { id, seq, fields (as a create or update sent them), createdAt,
 --   updatedAt, activated } as JSON under "rec:<kind>:<id>".
 
-local function record_key(kind, id) return "rec:" .. kind .. ":" .. id end
+-- A UUID names the same record in either case (as the API's uuid columns do).
+local function record_key(kind, id) return "rec:" .. kind .. ":" .. id:lower() end
 
 local function load_record(kind, id)
   local text = state():get(record_key(kind, id))
@@ -504,10 +505,45 @@ local function new_record(kind, fields, id)
   return { id = id or new, seq = seq, fields = fields, createdAt = now, updatedAt = now }
 end
 
+-- Test-only: a record served off its documented shape. reshape = { drop =
+-- { "path", ... }, set = { ["path"] = value, ... } }, paths dotted with
+-- 1-based indexes ("googleCalendarPlugin.1.googleUser.email"). The answer is
+-- decoded and written again (an empty array in it then reads {}).
+local function reshaped(text, reshape)
+  local doc = cjson.decode(text)
+  if type(doc) ~= "table" then return text end
+  local function parent_of(path)
+    local t, last = doc, nil
+    for key in path:gmatch("[^.]+") do
+      if last ~= nil then
+        t = type(t) == "table" and t[tonumber(last) or last] or nil
+      end
+      last = key
+    end
+    if type(t) ~= "table" or last == nil then return nil end
+    return t, tonumber(last) or last
+  end
+  for _, path in ipairs(type(reshape.drop) == "table" and reshape.drop or {}) do
+    local t, key = parent_of(tostring(path))
+    if t then t[key] = nil end
+  end
+  for path, value in pairs(type(reshape.set) == "table" and reshape.set or {}) do
+    local t, key = parent_of(tostring(path))
+    if t then t[key] = value end
+  end
+  return json_value(doc)
+end
+
 local function render(kind, rec)
   local info = KINDS[kind]
-  if kind == "calcom" then return info.build(rec.id, rec.fields, rec.updatedAt, rec.createdAt) end
-  return info.build(rec.id, rec.fields, rec.updatedAt, { activated = rec.activated })
+  local text
+  if kind == "calcom" then
+    text = info.build(rec.id, rec.fields, rec.updatedAt, rec.createdAt)
+  else
+    text = info.build(rec.id, rec.fields, rec.updatedAt, { activated = rec.activated })
+  end
+  if type(rec.reshape) == "table" then text = reshaped(text, rec.reshape) end
+  return text
 end
 
 -- The records of one kind whose unit field is unit, oldest first.
@@ -575,17 +611,13 @@ local function normal_answer(method, path, body, static)
     return 201, render(kind, rec)
   end
   local rec = load_record(kind, id)
-  if action == "update" then -- an id never created is taken as existing (Part 1's stand-in)
-    if rec then
-      if kind == "calcom" then request.apiKey = rec.fields.apiKey end -- an update never sends it
-      rec.fields, rec.updatedAt = request, info.now()
-    else
-      rec = new_record(kind, request, id)
-    end
+  if not rec then return 404, error_body(404, info.not_found) end -- an update too, as the API does
+  if action == "update" then
+    if kind == "calcom" then request.apiKey = rec.fields.apiKey end -- an update never sends it
+    rec.fields, rec.updatedAt = request, info.now()
     store_record(kind, rec)
     return 200, render(kind, rec)
   end
-  if not rec then return 404, error_body(404, info.not_found) end
   if action == "duplicate" then
     local copy = new_record(kind, rec.fields)
     copy.activated = false
@@ -728,6 +760,7 @@ CONTROL["POST /_control/records"] = function()
     return control_error(400, 'expected {"kind":"calcom"|"function","fields":{...},"id"?}')
   end
   local rec = new_record(doc.kind, doc.fields, type(doc.id) == "string" and doc.id or nil)
+  if type(doc.reshape) == "table" then rec.reshape = doc.reshape end -- test-only, see reshaped()
   store_record(doc.kind, rec)
   return control_reply(200, ordered_object { "id", json_value(rec.id) })
 end

@@ -11,7 +11,7 @@ local ltn12 = require "ltn12"
 local cjson = require "cjson"
 
 local os_getenv, io_popen = os.getenv, io.popen
-local error, type, tostring, next, pairs = error, type, tostring, next, pairs
+local error, type, tostring, next, pairs, ipairs = error, type, tostring, next, pairs, ipairs
 local concat = table.concat
 
 local _M = {}
@@ -128,9 +128,32 @@ function _M.ping()
   return ok and result == "ok"
 end
 
--- Forget the last request, counters, pending faults and config.
-function _M.reset()
+-- The record of each kind that reset() leaves under SEED_ID, the id most
+-- specs update (spec/helpers.lua's H.UUID): the stand-in answers 404 to an
+-- update of an id it does not hold, as the API does. Its unit is one no spec
+-- lists.
+_M.SEED_ID = "6f1c2f0e-1d2b-4c3a-9e8f-0123456789ab"
+local SEED_UNIT = "5eed5eed-0000-4000-8000-000000000000"
+local SEEDS = {
+  calcom = { title = "Seed", unitId = SEED_UNIT, calcomUsername = "seed", timezone = "UTC",
+             prompt = "Seed.", checkAvailabilityEnabled = true, createBookingEnabled = true,
+             apiKey = "cal_seed_0123456789abcdef" },
+  ["function"] = { name = "Seed", description = "Seed.", type = "google-calendar",
+                   userId = SEED_UNIT, unityId = SEED_UNIT, googleCalendar = {
+                     googleId = "1", calendarId = "primary", timezone = "UTC",
+                     googleToken = "ya29.seed-token-0123456789",
+                     googleUser = { name = "Seed", given_name = "Seed", family_name = "Seed",
+                                    email = "seed@example.com" } } },
+}
+
+-- Forget the last request, counters, pending faults, config and records;
+-- then store the seed records (unless opts.empty).
+function _M.reset(opts)
   control("POST", "/_control/reset")
+  if type(opts) == "table" and opts.empty then return end
+  for _, kind in ipairs { "calcom", "function" } do
+    control("POST", "/_control/records", cjson.encode { kind = kind, fields = SEEDS[kind], id = _M.SEED_ID })
+  end
 end
 
 -- Queue faults (FIFO); each later API request consumes one. Returns the pending count.
@@ -161,9 +184,12 @@ end
 
 -- Store a record as the API would hold it (for shapes no client call can
 -- make, such as a plain JavaScript function): kind "calcom" | "function",
--- fields as a create would send them (id optional). Returns its id.
-function _M.put_record(kind, fields, id)
-  return control("POST", "/_control/records", cjson.encode { kind = kind, fields = fields, id = id }).id
+-- fields as a create would send them (id optional). reshape (optional):
+-- { drop = { path, ... }, set = { [path] = value } } serves the record off
+-- its documented shape (paths dotted, indexes 1-based). Returns its id.
+function _M.put_record(kind, fields, id, reshape)
+  return control("POST", "/_control/records",
+    cjson.encode { kind = kind, fields = fields, id = id, reshape = reshape }).id
 end
 
 -- Runtime configuration until the next reset, e.g. { token = "other" }.

@@ -390,6 +390,7 @@ local Client = {}
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
+---@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
 function Client.batch(requests, opts) end
 
 ---Close the client's connections (safe twice); later calls fail with a config error.
@@ -406,6 +407,15 @@ function Client:close() end
 ---@field calcom toolzz.Calcom Calls on the default client (from TOOLZZ_TOKEN and friends).
 ---@field gcal toolzz.Gcal Calls on the default client (from TOOLZZ_TOKEN and friends).
 local toolzz = {}
+
+---Many calls at once on the default client (from TOOLZZ_TOKEN and friends),
+---as `client.batch`; a dot or a colon.
+---@param requests toolzz.BatchItem[]
+---@param opts? toolzz.BatchOptions
+---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
+---@return toolzz.Error|nil err
+---@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
+function toolzz.batch(requests, opts) end
 
 ---A client. `nil, err` (kind "config") for bad options.
 ---@param opts? toolzz.Options

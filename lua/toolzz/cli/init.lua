@@ -61,6 +61,7 @@ local EXIT = _M.EXIT
 local COMMAND_MODULES = {
   "toolzz.cli.call",
   "toolzz.cli.batch",
+  "toolzz.cli.doctor",
 }
 _M.COMMAND_MODULES = COMMAND_MODULES
 
