@@ -194,6 +194,33 @@ describe("a batch told to stop (should_stop)", function()
     assert.equals(0, S.writes())
   end)
 
+  it("reports the writes made behind a slow earlier item as they end, then stops at once (the issue's case)", function()
+    -- line 2 is slow (a Cal.com read, 5 s), lines 3-6 are patches; the stop
+    -- comes (from outside) after 1 s
+    local ids = {}
+    for i = 3, 6 do ids[i] = S.put_record("function", H.gcal_body()) end
+    local client = H.client { converflow_url = H.env.cf_http_url .. "/delay/5000", timeout = 10 }
+    local list = { { "gcal.get", ids[3] }, { "calcom.get", H.UUID } }
+    for i = 3, 6 do list[i] = { "gcal.patch", ids[i], { name = "patched " .. i } } end
+    local ended, ended_at = {}, {}
+    local t0 = H.now()
+    local counts = assert(client.batch(list, {
+      keep_results = false,
+      on_result = function(i, result) ended[i], ended_at[i] = result, H.now() - t0 end,
+      should_stop = function() return H.now() - t0 > 1 end,
+    }))
+    local elapsed = H.now() - t0
+    client:close()
+    for i = 3, 6 do
+      assert.equals("patched " .. i, ended[i].res.name, "item " .. i)
+      assert.truthy(ended_at[i] < 1, ("patch %d was handed over at %.2f s, after the stop"):format(i, ended_at[i]))
+    end
+    assert.equals(drive.CANCELLED, ended[2].err.message)
+    assert.same({ total = 6, ok = 5, failed = 1, stopped = 1 }, counts)
+    assert.equals(4, S.writes())
+    assert.truthy(elapsed < 1.6, ("the stopped batch took %.2f s"):format(elapsed))
+  end)
+
   it("ends a patch whose GET was answered 'not written', sending no PUT", function()
     local id = S.put_record("function", H.gcal_body())
     local read = false
