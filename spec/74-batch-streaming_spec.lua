@@ -176,23 +176,31 @@ describe("a batch told to stop (should_stop)", function()
     assert.truthy(elapsed >= 0.28, ("the batch returned in %.2f s, before its writes were answered"):format(elapsed))
   end)
 
-  it("cancels the reads in flight at once (nothing was written) over libcurl", function()
-    local client = H.client { base_url = H.env.http_url .. "/delay/3000", timeout = 10 }
-    local t0 = H.now()
-    local results = assert(client.batch(gets(8, H.UUID), {
-      concurrency = 4, should_stop = function() return H.now() - t0 > 0.3 end,
-    }))
-    local elapsed = H.now() - t0
-    client:close()
-    -- (the stop comes at 0.3 s and is seen within 0.1 s)
-    assert.truthy(elapsed < 0.95, ("the stopped batch took %.2f s: its reads were waited for"):format(elapsed))
-    for i = 1, 8 do
-      local err = results[i].err
-      assert.is_true(err.stopped, "item " .. i)
-      assert.equals(i <= 4 and drive.CANCELLED or drive.NOT_STARTED, err.message, "item " .. i)
-    end
-    assert.equals(0, S.writes())
-  end)
+  for _, scheme in ipairs { "http", "tls" } do
+    it("cancels the reads in flight at once (nothing was written) over libcurl, " .. scheme, function()
+      local client = H.client {
+        base_url = (scheme == "tls" and H.env.tls_url or H.env.http_url) .. "/delay/3000",
+        ca_file = scheme == "tls" and H.env.ca_file or nil, timeout = 10,
+      }
+      local t0 = H.now()
+      local results = assert(client.batch(gets(8, H.UUID), {
+        concurrency = 4, should_stop = function() return H.now() - t0 > 0.3 end,
+      }))
+      local elapsed = H.now() - t0
+      -- the client goes on working after the cancel (an HTTP/2 stream reset, or a connection closed)
+      local res, err = client.gcal.update(H.UUID, H.gcal_body())
+      client:close()
+      assert.is_table(res, tostring(err))
+      -- (the stop comes at 0.3 s and is seen within 0.1 s)
+      assert.truthy(elapsed < 0.95, ("the stopped batch took %.2f s: its reads were waited for"):format(elapsed))
+      for i = 1, 8 do
+        local e = results[i].err
+        assert.is_true(e.stopped, "item " .. i)
+        assert.equals(i <= 4 and drive.CANCELLED or drive.NOT_STARTED, e.message, "item " .. i)
+      end
+      assert.equals(1, S.writes())
+    end)
+  end
 
   it("reports the writes made behind a slow earlier item as they end, then stops at once (the issue's case)", function()
     -- line 2 is slow (a Cal.com read, 5 s), lines 3-6 are patches; the stop
