@@ -176,21 +176,57 @@ describe("a batch told to stop (should_stop)", function()
     assert.truthy(elapsed >= 0.28, ("the batch returned in %.2f s, before its writes were answered"):format(elapsed))
   end)
 
-  it("cancels the reads in flight at once (nothing was written) over libcurl", function()
-    local client = H.client { base_url = H.env.http_url .. "/delay/3000", timeout = 10 }
+  for _, scheme in ipairs { "http", "tls" } do
+    it("cancels the reads in flight at once (nothing was written) over libcurl, " .. scheme, function()
+      local client = H.client {
+        base_url = (scheme == "tls" and H.env.tls_url or H.env.http_url) .. "/delay/3000",
+        ca_file = scheme == "tls" and H.env.ca_file or nil, timeout = 10,
+      }
+      local t0 = H.now()
+      local results = assert(client.batch(gets(8, H.UUID), {
+        concurrency = 4, should_stop = function() return H.now() - t0 > 0.3 end,
+      }))
+      local elapsed = H.now() - t0
+      -- the client goes on working after the cancel (an HTTP/2 stream reset, or a connection closed)
+      local res, err = client.gcal.update(H.UUID, H.gcal_body())
+      client:close()
+      assert.is_table(res, tostring(err))
+      -- (the stop comes at 0.3 s and is seen within 0.1 s)
+      assert.truthy(elapsed < 0.95, ("the stopped batch took %.2f s: its reads were waited for"):format(elapsed))
+      for i = 1, 8 do
+        local e = results[i].err
+        assert.is_true(e.stopped, "item " .. i)
+        assert.equals(i <= 4 and drive.CANCELLED or drive.NOT_STARTED, e.message, "item " .. i)
+      end
+      assert.equals(1, S.writes())
+    end)
+  end
+
+  it("reports the writes made behind a slow earlier item as they end, then stops at once (the issue's case)", function()
+    -- line 2 is slow (a Cal.com read, 5 s), lines 3-6 are patches; the stop
+    -- comes (from outside) after 1 s
+    local ids = {}
+    for i = 3, 6 do ids[i] = S.put_record("function", H.gcal_body()) end
+    local client = H.client { converflow_url = H.env.cf_http_url .. "/delay/5000", timeout = 10 }
+    local list = { { "gcal.get", ids[3] }, { "calcom.get", H.UUID } }
+    for i = 3, 6 do list[i] = { "gcal.patch", ids[i], { name = "patched " .. i } } end
+    local ended, ended_at = {}, {}
     local t0 = H.now()
-    local results = assert(client.batch(gets(8, H.UUID), {
-      concurrency = 4, should_stop = function() return H.now() - t0 > 0.3 end,
+    local counts = assert(client.batch(list, {
+      keep_results = false,
+      on_result = function(i, result) ended[i], ended_at[i] = result, H.now() - t0 end,
+      should_stop = function() return H.now() - t0 > 1 end,
     }))
     local elapsed = H.now() - t0
     client:close()
-    assert.truthy(elapsed < 1.5, ("the stopped batch took %.2f s: its reads were waited for"):format(elapsed))
-    for i = 1, 8 do
-      local err = results[i].err
-      assert.is_true(err.stopped, "item " .. i)
-      assert.equals(i <= 4 and drive.CANCELLED or drive.NOT_STARTED, err.message, "item " .. i)
+    for i = 3, 6 do
+      assert.equals("patched " .. i, ended[i].res.name, "item " .. i)
+      assert.truthy(ended_at[i] < 1, ("patch %d was handed over at %.2f s, after the stop"):format(i, ended_at[i]))
     end
-    assert.equals(0, S.writes())
+    assert.equals(drive.CANCELLED, ended[2].err.message)
+    assert.same({ total = 6, ok = 5, failed = 1, stopped = 1 }, counts)
+    assert.equals(4, S.writes())
+    assert.truthy(elapsed < 1.6, ("the stopped batch took %.2f s"):format(elapsed))
   end)
 
   it("ends a patch whose GET was answered 'not written', sending no PUT", function()
@@ -209,12 +245,15 @@ describe("a batch told to stop (should_stop)", function()
     assert.same({ 1, 0 }, { S.stats().requests, S.writes() })
   end)
 
-  it("ends an item waiting to retry with its last attempt's error, without retrying", function()
-    S.faults { { status = 503, headers = { ["Retry-After"] = "2" } } }
-    local failed = false
-    local client = H.client { retries = 2, on_response = function(info) failed = info.status == 503 end }
+  it("ends an item waiting to retry with its last attempt's error, without waiting out the delay", function()
+    -- told to retry in 3 s; the stop comes (from outside, as a signal
+    -- would) 0.3 s later, while nothing is in flight to wake the batch
+    S.faults { { status = 503, headers = { ["Retry-After"] = "3" } } }
+    local client = H.client { retries = 2 }
     local t0 = H.now()
-    local results = assert(client.batch({ { "gcal.get", H.UUID } }, { should_stop = function() return failed end }))
+    local results = assert(client.batch({ { "gcal.get", H.UUID } }, {
+      should_stop = function() return H.now() - t0 > 0.3 end,
+    }))
     local elapsed = H.now() - t0
     client:close()
     local err = results[1].err
@@ -222,7 +261,7 @@ describe("a batch told to stop (should_stop)", function()
     assert.equals(503, err.status)
     assert.is_nil(err.stopped)
     assert.equals(1, S.stats().requests)
-    assert.truthy(elapsed < 1.5, ("the stopped batch waited %.2f s for a retry"):format(elapsed))
+    assert.truthy(elapsed < 0.95, ("the stopped batch waited %.2f s for a retry"):format(elapsed))
   end)
 
   it("takes a should_stop that raises as a stop, with a warning scrubbed of secrets", function()
@@ -289,5 +328,34 @@ describe("inside nginx: on_result, keep_results and should_stop #no_valgrind", f
     end
     assert.equals(6, #answer.streamed)
     assert.equals(2, S.writes())
+  end)
+
+  it("ends a patch whose GET was answered 'not written', sending no PUT", function()
+    local id = S.put_record("function", H.gcal_body())
+    local answer = R.post(gateway, "/batch", { items = { { op = "gcal.patch", args = { id, { name = "x" } } } },
+                                              stop_after_read = true, options = options() })
+    assert.equals("ngx", answer.transport)
+    local err = answer.results[1].error
+    assert.equals(drive.NOT_WRITTEN, err.message)
+    assert.equals("update", err.step)
+    assert.is_true(err.stopped)
+    assert.same({ 1, 0 }, { S.stats().requests, S.writes() })
+  end)
+
+  it("ends an item waiting to retry with its last attempt's error, without waiting out the delay", function()
+    -- as over libcurl: one GET sleeps before its retry when the stop comes
+    S.faults { { status = 503, headers = { ["Retry-After"] = "3" } }, { delay = 0.3 } }
+    local o = options()
+    o.retries = 2
+    local answer = R.post(gateway, "/batch", {
+      items = { { op = "gcal.get", args = { H.UUID } }, { op = "gcal.get", args = { H.UUID } } },
+      concurrency = 2, stop_after = 1, options = o,
+    })
+    assert.equals("ngx", answer.transport)
+    local err = answer.results[1].error or answer.results[2].error
+    assert.equals(503, err.status)
+    assert.is_nil(err.stopped)
+    assert.equals(2, S.stats().requests)
+    assert.truthy(answer.elapsed < 1.5, ("the stopped batch waited %.2f s for a retry"):format(answer.elapsed))
   end)
 end)

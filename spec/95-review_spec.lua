@@ -158,7 +158,7 @@ describe("review", function()
     local text = f:read("*a")
     f:close()
     local listed = {}
-    for name, file in text:gmatch('%["(toolzz[%w%.]*)"%]%s*=%s*"(lua/[^"]+)"') do listed[name] = file end
+    for name, file in text:gmatch('%["(toolzz[%w%._]*)"%]%s*=%s*"(lua/[^"]+)"') do listed[name] = file end
     local pipe = assert(io.popen("ls " .. H.root .. "/lua/toolzz/"))
     local missing = {}
     for file in pipe:lines() do

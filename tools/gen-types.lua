@@ -214,6 +214,7 @@ local ERROR_TABLE = [[
 ---@field body? string http/decode: the raw response body (capped).
 ---@field data? table http: the decoded error body when it was JSON.
 ---@field request_id? string The server's request id header.
+---@field stopped? boolean batch only: true when the batch's should_stop ended this item (kind "config").
 ---@field attempts? integer How many attempts were made.
 ---@field retry_after? number Seconds the server asked to wait.
 ---@field op? toolzz.OperationName The call that made the error.
@@ -258,8 +259,8 @@ local BATCH_SHAPES = [[
 ]]
 
 local CLIENT_METHODS = [[
----Many calls at once; results in input order. `nil, err` only for bad options,
----a closed client or `requests` that is not a table.
+---Many calls at once; results in input order (only counts with `keep_results = false`).
+---`nil, err` only for bad options, a closed client or `requests` that is not a table.
 ---@param requests toolzz.BatchItem[]
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results

@@ -127,8 +127,21 @@ function _M.conclude(state, request, attempt, status, rbody, headers, elapsed, e
   return nil, err, retry.delay(attempt, err.retry_after)
 end
 
+-- Sleep `seconds` with sleep, asking should_stop at least every
+-- STOP_POLL_SECONDS; true when it never answered true.
+local STOP_POLL_SECONDS = 0.1
+local function sleep_unless_stopped(sleep, seconds, should_stop)
+  local wake = core.now() + seconds
+  while not should_stop() do
+    local left = wake - core.now()
+    if left <= 0 then return true end
+    sleep(left < STOP_POLL_SECONDS and left or STOP_POLL_SECONDS)
+  end
+  return false
+end
+
 -- One request: attempts with retries. Returns the decoded response or nil, err.
--- should_stop (a batch's, optional): when it answers true, no retry is made
+-- should_stop (a batch's, optional): once it answers true, no retry is made
 -- and the last attempt's error is returned.
 function _M.perform(state, request, should_stop)
   local transport, sleep = _M.transport_for(state)
@@ -142,9 +155,12 @@ function _M.perform(state, request, should_stop)
     announce(state, request, attempt)
     local res, err, wait = conclude(state, request, attempt, transport:request(method, url, body, fresh))
     if res then return res end
-    if not wait or (should_stop and should_stop()) then return nil, err end
-    sleep(wait)
-    if should_stop and should_stop() then return nil, err end
+    if not wait then return nil, err end
+    if not should_stop then
+      sleep(wait)
+    elseif not sleep_unless_stopped(sleep, wait, should_stop) then
+      return nil, err
+    end
   end
 end
 

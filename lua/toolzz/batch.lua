@@ -18,13 +18,13 @@
 --                  stopped: the failed ones the stop ended). Default true.
 --   should_stop  = function() -> boolean: asked before each item starts and
 --                  whenever the batch wakes (at least every 0.1 s). Once it
---                  answers true (or raises: logged, and taken as true) the batch
---                  starts nothing new and ends each item it will not send with a
---                  `config` error marked `stopped = true`:
+--                  answers true (or raises: logged, and taken as true; it is not
+--                  asked again) the batch starts nothing new and ends each item
+--                  it will not send (`config` errors marked `stopped = true`):
 --                    queued items: "not started: the batch was stopped";
 --                    a patch whose GET was answered: "not written: ..." (step "update");
---                    an item waiting to retry: its last attempt's error (stopped unset);
 --                    over libcurl, a read (GET) in flight: cancelled, "cancelled: ...";
+--                    an item waiting to retry: its last attempt's error (not marked);
 --                  every write in flight (PUT, POST) runs to its end and reports
 --                  its real outcome, so every write the server may have got is in
 --                  the results (inside nginx every request in flight runs to its end).

@@ -335,7 +335,8 @@ function _M.drive(state, queue, concurrency, finish_item, stopping)
   else
     run_items(state, queue, finish_item, stopping)
   end
-  fail_queued(queue, finish_item, _M.NOT_STARTED, true) -- what a stop left
+  -- (only when every thread died of a Lua error: a stop empties the queue itself)
+  fail_queued(queue, finish_item, "not started: the batch's light threads ended early")
   return true
 end
 

@@ -224,8 +224,17 @@ function _M.call()
   })
 end
 
+-- Whether an answer (or failure) of a GET was seen by this request's hooks.
+local function read_answered()
+  for _, h in ipairs(ngx.ctx.hooks or {}) do
+    if h.hook == "on_response" and h.method == "GET" then return true end
+  end
+  return false
+end
+
 -- POST /batch: { options, items = { { endpoint, id, fields }, ... }, concurrency,
--- keep_results, stop_after (should_stop answers true once that many items ended) }
+-- keep_results, stop_after (should_stop answers true once that many items ended),
+-- stop_after_read (should_stop answers true once a GET was answered) }
 -- -> { results = { { ok, error }, ... }, transport, elapsed,
 --      streamed = { { index, ok, error }, ... } (each on_result call, in order),
 --      counts (keep_results = false: what the batch returned) }
@@ -244,6 +253,7 @@ function _M.batch()
     streamed[#streamed + 1] = { index = index, ok = r.res ~= nil, error = r.err and error_view(r.err) or nil }
   end
   if stop_after then batch_opts.should_stop = function() return #streamed >= stop_after end end
+  if request.stop_after_read then batch_opts.should_stop = read_answered end
   ngx.update_time()
   local started = ngx.now()
   local results

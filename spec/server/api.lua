@@ -358,10 +358,19 @@ local function read_body()
   return body
 end
 
+-- The journal (off unless /_control/config turned it on): "METHOD uri" of
+-- each API request, in the order the stand-in took them, at most
+-- JOURNAL_MAX (the later ones are counted, not kept).
+local JOURNAL_MAX = 20000
+
 local function count_request()
   local dict = state()
   dict:incr("stats:requests", 1, 0)
   if ngx.req.get_method() ~= "GET" then dict:incr("stats:writes", 1, 0) end
+  if dict:get("config:journal") then
+    local n = dict:incr("journal:n", 1, 0)
+    if n <= JOURNAL_MAX then dict:set("journal:" .. n, ngx.req.get_method() .. " " .. ngx.var.request_uri) end
+  end
   if seen_connections():add("c" .. ngx.var.connection, true) then
     dict:incr("stats:connections", 1, 0)
   end
@@ -723,6 +732,14 @@ CONTROL["GET /_control/stats"] = function()
   })
 end
 
+CONTROL["GET /_control/journal"] = function()
+  local dict, entries = state(), {}
+  for i = 1, math.min(dict:get("journal:n") or 0, JOURNAL_MAX) do
+    entries[i] = dict:get("journal:" .. i) or "(lost)"
+  end
+  return control_reply(200, json_array(entries))
+end
+
 CONTROL["POST /_control/reset"] = function()
   ngx.req.discard_body()
   reset()
@@ -773,6 +790,10 @@ CONTROL["POST /_control/config"] = function()
   if config.token ~= nil then
     if type(config.token) ~= "string" then return control_error(400, "token must be a string") end
     state():set("config:token", config.token)
+  end
+  if config.journal ~= nil then
+    if type(config.journal) ~= "boolean" then return control_error(400, "journal must be a boolean") end
+    state():set("config:journal", config.journal)
   end
   return control_reply(200, '{"ok":true}')
 end

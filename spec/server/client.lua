@@ -192,6 +192,12 @@ function _M.put_record(kind, fields, id, reshape)
     cjson.encode { kind = kind, fields = fields, id = id, reshape = reshape }).id
 end
 
+-- The journal: "METHOD uri" of each API request in the order the stand-in
+-- took them, since the last reset (only while config { journal = true }).
+function _M.journal()
+  return control("GET", "/_control/journal") or {}
+end
+
 -- Runtime configuration until the next reset, e.g. { token = "other" }.
 function _M.config(settings)
   local fields = {}
