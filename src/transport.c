@@ -60,6 +60,9 @@ typedef struct slot {
   int head_done;   /* the last response's header block ended (its empty line came) */
   int https;
   int fresh;       /* on a connection of its own (CURLOPT_FRESH_CONNECT) */
+  int held;        /* https, waiting outside the multi until the protocol is known */
+  int probe;       /* https while the protocol is unknown: its request line tells it */
+  int proto_seen;  /* the probe's request went out as 1 HTTP/1.x, 2 HTTP/2 (0: not yet) */
   int over;        /* why a callback aborted the transfer */
   lua_Integer tag; /* the caller's name for this transfer */
   int body_ref;    /* registry reference anchoring the request body string */
@@ -87,7 +90,7 @@ typedef struct transport {
   int closed;
   int depth;         /* request/wait calls running on this transport */
   int close_pending; /* close() came while depth > 0: release when it is back to 0 */
-  int https_seen;    /* the last https answer: 0 none yet, 1 HTTP/1.x, 2 HTTP/2 */
+  int https_seen;    /* the last https protocol seen: 0 none yet, 1 HTTP/1.x, 2 HTTP/2 */
   long host_cap;     /* CURLMOPT_MAX_HOST_CONNECTIONS now set (0 = none) */
   int fresh_handles; /* libcurl < 8.1.0: never reuse an easy handle (see start) */
   struct pollfd *fds; /* the sockets libcurl wants watched (on_socket) */
@@ -119,6 +122,24 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   if (len <= 2 && len >= 1 && (p[0] == '\r' || p[0] == '\n')) s->head_done = 1;
   if (!tz_buf_add(&s->head, p, len)) { s->over = OUT_OF_MEMORY; return 0; }
   return len;
+}
+
+/* libcurl's trace, on for a probe only (see start): the request line it
+   sends says which protocol the connection negotiated ("GET /x HTTP/2"),
+   before any answer comes. A proxy's CONNECT line says nothing of it. */
+static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *ud) {
+  slot *s = (slot *)ud;
+  const char *eol;
+  size_t n;
+  (void)e;
+  if (type != CURLINFO_HEADER_OUT || !s->probe || s->proto_seen) return 0;
+  if (size >= 8 && memcmp(data, "CONNECT ", 8) == 0) return 0;
+  eol = (const char *)memchr(data, '\n', size);
+  n = eol ? (size_t)(eol - data) : size;
+  while (n > 0 && data[n - 1] == '\r') n--;
+  if (n >= 7 && memcmp(data + n - 7, " HTTP/2", 7) == 0) s->proto_seen = 2;
+  else if (n >= 9 && memcmp(data + n - 9, " HTTP/1.", 8) == 0) s->proto_seen = 1;
+  return 0;
 }
 
 /* ---- options (a programmer's errors: raised) ------------------------ */
@@ -356,7 +377,8 @@ static slot *new_slot(transport *t) {
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_HTTP_VERSION, t->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
-  SET(CURLOPT_PIPEWAIT, 1L); /* wait for an h2 connection rather than open more */
+  SET(CURLOPT_DEBUGFUNCTION, on_debug);
+  SET(CURLOPT_DEBUGDATA, (void *)s);
   return s;
 fail:
   curl_easy_cleanup(e);
@@ -365,7 +387,7 @@ fail:
 }
 
 static void free_slot(transport *t, slot *s) {
-  if (s->busy && !s->done) curl_multi_remove_handle(t->multi, s->easy);
+  if (s->busy && !s->done && !s->held) curl_multi_remove_handle(t->multi, s->easy);
   curl_easy_cleanup(s->easy);
   if (s->spare) curl_easy_cleanup(s->spare);
   if (s->retired) curl_easy_cleanup(s->retired);
@@ -389,12 +411,12 @@ static slot *take_slot(transport *t) {
 
 /* Hand a slot back: it is out of the multi, its outcome taken or dropped. */
 static void release_slot(lua_State *L, transport *t, slot *s) {
-  if (s->busy && !s->done && t->multi) curl_multi_remove_handle(t->multi, s->easy);
+  if (s->busy && !s->done && !s->held && t->multi) curl_multi_remove_handle(t->multi, s->easy);
   if (s->body.cap > SLOT_KEEP_BYTES) tz_buf_free(&s->body);
   if (s->head.cap > SLOT_KEEP_BYTES) tz_buf_free(&s->head);
   luaL_unref(L, LUA_REGISTRYINDEX, s->body_ref);
   s->body_ref = LUA_NOREF;
-  s->busy = s->done = s->sync = 0;
+  s->busy = s->done = s->sync = s->held = 0;
 }
 
 /* Transfers handed out and not yet collected (a running request's excluded). */
@@ -418,10 +440,10 @@ static int count_busy(const transport *t, int *ready, int *plain) {
  * first connection's stream limit (libcurl 7.88 does, PIPEWAIT or not): cap
  * connections per host at ceil(transfers in flight / H2_STREAMS_ASSUMED)
  * while every transfer in flight is https and the server was not seen
- * answering HTTP/1.x (where the cap would serialise a batch). Before the
- * first answer too: PIPEWAIT alone let 21 connections open under load; an
- * HTTP/1.x server is then served one transfer at a time only until its
- * first answer lifts the cap.
+ * speaking HTTP/1.x (where the cap would serialise a batch). Before the
+ * protocol is known too (PIPEWAIT alone let 21 connections open under
+ * load); only the probe is in the multi then (see start), so the cap never
+ * holds an HTTP/1.x server's transfers behind a slow first answer.
  * A fresh transfer adds one connection of its own to the cap.
  */
 static void cap_connections(transport *t) {
@@ -439,6 +461,16 @@ static void cap_connections(transport *t) {
   if (want != t->host_cap &&
       curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, want) == CURLM_OK)
     t->host_cap = want;
+}
+
+/* Is a probe in flight (an https transfer that will tell the protocol)? */
+static int probing(const transport *t) {
+  int i;
+  for (i = 0; i < t->nslots; i++) {
+    const slot *s = t->slots[i];
+    if (s->busy && !s->done && !s->held && s->probe) return 1;
+  }
+  return 0;
 }
 
 /*
@@ -493,10 +525,23 @@ static slot *start(lua_State *L, transport *t, const char *method, const char *u
   s->tag = tag;
   s->https = starts_with_ci(url, "https:");
   s->fresh = fresh;
+  /* Only https can multiplex (libcurl never tries h2c). Until a request
+     has shown which protocol the server speaks, one https transfer goes
+     ahead (the probe) and the others wait outside the multi: not behind
+     MAX_HOST_CONNECTIONS, where an HTTP/1.x server would serve them one at
+     a time until the first answer, however slow. PIPEWAIT on http:// would
+     wait for that first answer too, so it is set on https only. */
+  s->held = s->probe = s->proto_seen = 0;
+  if (t->http2 && s->https && t->https_seen == 0) {
+    if (!fresh && probing(t)) s->held = 1;
+    else s->probe = 1;
+  }
+  SET(CURLOPT_PIPEWAIT, t->http2 && s->https ? 1L : 0L);
+  SET(CURLOPT_VERBOSE, s->probe ? 1L : 0L);
   s->body_ref = body_ref;
   s->busy = 1; /* counted by cap_connections */
   cap_connections(t);
-  if (curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+  if (!s->held && curl_multi_add_handle(t->multi, e) != CURLM_OK) {
     s->done = 1; /* not in the multi: release must not remove it */
     release_slot(L, t, s);
     *why = "cannot start the transfer";
@@ -508,6 +553,41 @@ fail:
   return NULL;
 }
 #undef SET
+
+/*
+ * Once a probe has shown the protocol (or ended without showing it), the
+ * held transfers join the multi: over HTTP/2 they multiplex on the probe's
+ * connection (PIPEWAIT, under the connection cap), over HTTP/1.x each opens
+ * its own. A probe's finding counts as the protocol seen over https.
+ */
+static void release_held(transport *t) {
+  int i, held = 0;
+  for (i = 0; i < t->nslots; i++) {
+    slot *s = t->slots[i];
+    if (!s->busy) continue;
+    if (s->held) held++;
+    else if (s->probe && s->proto_seen) {
+      t->https_seen = s->proto_seen;
+      s->probe = 0;
+    }
+  }
+  if (!held || (t->https_seen == 0 && probing(t))) return;
+  cap_connections(t);
+  for (i = 0; i < t->nslots; i++) {
+    slot *s = t->slots[i];
+    if (!s->busy || !s->held) continue;
+    s->held = 0;
+    if (t->https_seen == 0) { /* the probe ended unheard: each one may tell */
+      s->probe = 1;
+      curl_easy_setopt(s->easy, CURLOPT_VERBOSE, 1L);
+    }
+    if (curl_multi_add_handle(t->multi, s->easy) != CURLM_OK) {
+      s->result = CURLE_FAILED_INIT;
+      snprintf(s->errbuf, sizeof s->errbuf, "cannot start the transfer");
+      s->done = 1;
+    }
+  }
+}
 
 /* With fresh_handles, swap handles while the server works on the request,
    so the copying and freeing cost no wall time of a sequential call. */
@@ -548,7 +628,8 @@ static void fail_all(transport *t, CURLMcode mc) {
   for (i = 0; i < t->nslots; i++) {
     slot *s = t->slots[i];
     if (!s->busy || s->done) continue;
-    curl_multi_remove_handle(t->multi, s->easy);
+    if (!s->held) curl_multi_remove_handle(t->multi, s->easy);
+    s->held = 0;
     s->result = CURLE_RECV_ERROR;
     snprintf(s->errbuf, sizeof s->errbuf, "libcurl: %s", curl_multi_strerror(mc));
     s->done = 1;
@@ -614,6 +695,7 @@ static int act(transport *t, curl_socket_t fd, int bits) {
 static int drive(transport *t, int wait_ms) {
   int i, n, nready = 0, finished, timeout = wait_ms;
   double now = monotonic();
+  release_held(t);
   if (t->timer_at >= 0 && t->timer_at <= now) {
     t->timer_at = -1.0;
     if (act(t, CURL_SOCKET_TIMEOUT, 0)) return 1;
@@ -643,6 +725,7 @@ static int drive(transport *t, int wait_ms) {
     t->timer_at = -1.0;
     if (act(t, CURL_SOCKET_TIMEOUT, 0)) return 1;
   }
+  release_held(t);
   finished = collect(t);
   cap_connections(t);
   return finished;
