@@ -37,7 +37,10 @@ build = {
   type = "builtin",
   modules = {
     ["toolzz.core"] = {
-      sources = { "src/core.c", "src/json.c", "src/check.c", "src/transport.c" },
+      sources = {
+        "src/core.c", "src/buffer.c", "src/json.c", "src/check.c", "src/transport.c",
+        "src/transport_multi.c", "src/transport_options.c", "src/transport_outcome.c",
+      },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
