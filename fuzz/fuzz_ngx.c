@@ -1,6 +1,6 @@
 /*
  * fuzz_ngx.c -- libFuzzer harness for the nginx cosocket transport's HTTP
- * client (lua/toolzz/ngx.lua, ngx_http.lua, ngx_conn.lua), run under LuaJIT
+ * client (lua/toolzz/ngx.lua, ngxhttp.lua, ngxconn.lua), run under LuaJIT
  * (what nginx runs) with a fake `ngx` global and fake cosockets.
  *
  * Input: a flags byte, a caps byte, a schedule length n and n schedule
@@ -350,8 +350,8 @@ static void close_state(void) { /* at exit, so leak checking sees Lua's memory f
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  static const char *const covered[] = {"/toolzz/ngx.lua", "/toolzz/ngx_http.lua",
-                                        "/toolzz/ngx_conn.lua", NULL};
+  static const char *const covered[] = {"/toolzz/ngx.lua", "/toolzz/ngxhttp.lua",
+                                        "/toolzz/ngxconn.lua", NULL};
   const char *root = getenv("TOOLZZ_ROOT");
   (void)argc;
   (void)argv;

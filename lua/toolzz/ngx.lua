@@ -4,7 +4,7 @@
 -- It makes one HTTP/1.1 attempt and returns what the libcurl transport
 -- (src/transport.c) returns, so the layers above cannot tell them apart.
 -- This file keeps the transport objects and the attempt; the connections
--- and TLS are toolzz.ngx_conn's, reading the answer toolzz.ngx_http's.
+-- and TLS are toolzz.ngxconn's, reading the answer toolzz.ngxhttp's.
 --
 --   status, body, headers, elapsed, http_version    on an HTTP answer
 --   nil, kind, message, elapsed, headers, sent      on a failure (the response
@@ -51,8 +51,8 @@ local type, tostring, pairs, ipairs, setmetatable, rawget, pcall =
 local find, lower, format = string.find, string.lower, string.format
 local concat, sort = table.concat, table.sort
 
-local conn = require "toolzz.ngx_conn"
-local http = require "toolzz.ngx_http"
+local conn = require "toolzz.ngxconn"
+local http = require "toolzz.ngxhttp"
 local clock, ms = conn.clock, conn.ms
 local parse_url, connect, send_all = conn.parse_url, conn.connect, conn.send_all
 
@@ -62,7 +62,7 @@ local _M = {
   MAX_HEADER_BYTES = 64 * 1024,  -- response header block cap (as the C core)
 }
 
--- The kind of a failed sslhandshake() (see toolzz.ngx_conn).
+-- The kind of a failed sslhandshake() (see toolzz.ngxconn).
 _M.handshake_failure_kind = conn.handshake_failure_kind
 
 -- Phases whose Lua code may yield on cosockets (lua-nginx-module's
@@ -155,7 +155,7 @@ end
 -- ---- one attempt ---------------------------------------------------------------------
 
 -- Send the request on sock and read the answer. Returns status, body,
--- headers, version or nil, failure (see ngx_http.read_response; failure.stale: the
+-- headers, version or nil, failure (see ngxhttp.read_response; failure.stale: the
 -- connection was found closed before any byte of an answer came).
 local function exchange(self, sock, request, deadline, keep)
   local sent, send_err = send_all(sock, request, deadline)

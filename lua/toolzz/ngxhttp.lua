@@ -1,4 +1,4 @@
--- toolzz.ngx_http: the HTTP/1.1 reader of the nginx cosocket transport
+-- toolzz.ngxhttp: the HTTP/1.1 reader of the nginx cosocket transport
 -- (toolzz.ngx): status line, header blocks (interim 1xx ones skipped),
 -- chunked, sized and close-delimited bodies, every read within the caps and
 -- within what is left of the attempt. Every byte from the server is
@@ -9,7 +9,7 @@ local find, sub, lower, match, gsub, format =
   string.find, string.sub, string.lower, string.match, string.gsub, string.format
 local concat = table.concat
 
-local conn = require "toolzz.ngx_conn"
+local conn = require "toolzz.ngxconn"
 local clock, ms = conn.clock, conn.ms
 
 local _M = {}

@@ -1,4 +1,4 @@
--- toolzz.ngx_conn: the connections of the nginx cosocket transport
+-- toolzz.ngxconn: the connections of the nginx cosocket transport
 -- (toolzz.ngx): URLs split into a target, cosockets connected through
 -- nginx's per-worker pool, the TLS handshake and its verdict, requests
 -- sent within the attempt's deadline, and the time helpers every cosocket
