@@ -1,7 +1,7 @@
 /*
  * fuzz_ngx.c -- libFuzzer harness for the nginx cosocket transport's HTTP
- * client (lua/toolzz/ngx.lua), run under LuaJIT (what nginx runs) with a
- * fake `ngx` global and fake cosockets.
+ * client (lua/toolzz/ngx.lua, ngxhttp.lua, ngxconn.lua), run under LuaJIT
+ * (what nginx runs) with a fake `ngx` global and fake cosockets.
  *
  * Input: a flags byte, a caps byte, a schedule length n and n schedule
  * bytes, then the bytes the "server" answers. The fake socket hands the
@@ -33,7 +33,8 @@
  * off, so that a campaign can look for other faults while a known one is
  * being fixed; the kept regress-* inputs show the known ones.
  *
- * Coverage of ngx.lua comes from a line hook (lua_cov.h), with the JIT off.
+ * Coverage of those three files comes from a line hook (lua_cov.h), with
+ * the JIT off.
  * A failed check or a Lua error prints why and aborts (a crash for
  * libFuzzer). FUZZ_VERBOSE=1 prints each outcome.
  */
@@ -349,7 +350,8 @@ static void close_state(void) { /* at exit, so leak checking sees Lua's memory f
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  static const char *const covered[] = {"/toolzz/ngx.lua", NULL};
+  static const char *const covered[] = {"/toolzz/ngx.lua", "/toolzz/ngxhttp.lua",
+                                        "/toolzz/ngxconn.lua", NULL};
   const char *root = getenv("TOOLZZ_ROOT");
   (void)argc;
   (void)argv;

@@ -3,7 +3,9 @@
  * sends (status line, headers, body) through the transport's libcurl
  * callbacks, push_outcome/push_headers, and toolzz.testing.interpret.
  *
- * transport.c is included so its static functions are reachable. An input is
+ * Linked with every file of src; transport.h gives the slot and transport structures
+ * and the functions of the outcome file (src/transport_outcome.c) it feeds,
+ * tz_on_header/tz_on_body and tz_outcome_push. An input is
  *
  *   byte 0   bit 0: 0 = feed the callbacks directly, 1 = a real libcurl
  *            transfer (t:request) over a Unix socket in the abstract
@@ -33,7 +35,10 @@
  * FUZZ_VERBOSE=1 in the environment prints each outcome (and curl's trace).
  */
 #define _GNU_SOURCE
-#include "../src/transport.c"
+#include "transport.h"
+
+#include <ctype.h>
+#include <string.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +74,7 @@ typedef struct input_bytes {
 
 static int check_ref = LUA_NOREF;
 static int transport_ref = LUA_NOREF;
-static transport direct_t;       /* settings new_slot reads for the direct slot */
+static transport direct_t;       /* settings tz_slot_new reads for the direct slot */
 static slot *direct;             /* the slot the direct path feeds */
 static slot *real;               /* the slot of the real transport */
 static int listen_fd = -1;       /* abstract Unix socket curl connects to */
@@ -267,7 +272,7 @@ static void push_buf(lua_State *l, const tz_buf *b) {
   lua_pushlstring(l, b->data ? b->data : "", b->len);
 }
 
-/* Reset a slot the way start() does before a transfer. */
+/* Reset a slot the way tz_slot_start() does before a transfer. */
 static void reset_slot(slot *s, size_t max_head, size_t max_body) {
   s->body.len = s->head.len = s->head_total = 0;
   s->head_done = 0;
@@ -304,7 +309,7 @@ static int run_direct(lua_State *l, const input *in) {
     int blank = (len == 1) || (len == 2 && p[0] == '\r');
     lua_pushlstring(l, (const char *)p, len);
     lua_rawseti(l, -2, ++nlines);
-    if (feed(on_header, s, p, len) != len) { stopped = 1; p += len; break; }
+    if (feed(tz_on_header, s, p, len) != len) { stopped = 1; p += len; break; }
     taken_lines++;
     p += len;
     /* after the blank line: the body, unless another response block follows */
@@ -317,7 +322,7 @@ static int run_direct(lua_State *l, const input *in) {
     if (len > (size_t)(end - p)) len = (size_t)(end - p);
     lua_pushlstring(l, (const char *)p, len);
     lua_rawseti(l, -2, ++nchunks);
-    if (feed(on_body, s, p, len) != len) break;
+    if (feed(tz_on_body, s, p, len) != len) break;
     taken_chunks++;
     p += len;
   }
@@ -368,7 +373,7 @@ static int run_direct(lua_State *l, const input *in) {
 
   s->busy = s->done = 1;
   lua_createtable(l, 5, 1);
-  nret = push_outcome(l, s);
+  nret = tz_outcome_push(l, s);
   for (k = nret; k >= 1; k--) lua_rawseti(l, -1 - k, k);
   lua_pushinteger(l, nret);
   lua_setfield(l, -2, "n");
@@ -463,7 +468,7 @@ static int run(lua_State *l) {
 static void close_all(void) {
   if (listen_fd >= 0) close(listen_fd);
   listen_fd = -1;
-  if (direct) free_slot(&direct_t, direct);
+  if (direct) tz_slot_free(&direct_t, direct);
   direct = NULL;
   close_state(); /* the transport's __gc frees its slots */
   curl_global_cleanup();
@@ -503,7 +508,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   t = (transport *)luaL_checkudata(L, -1, TRANSPORT_MT);
   transport_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, 0);
-  real = take_slot(t);
+  real = tz_slot_take(t);
   if (!real) die("no slot");
   {
     struct sockaddr_un a;
@@ -528,7 +533,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   direct_t.max_head = DEFAULT_MAX_HEADER_BYTES;
   direct_t.timeout_ms = DEFAULT_TIMEOUT_MS;
   direct_t.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-  direct = new_slot(&direct_t);
+  direct = tz_slot_new(&direct_t);
   if (!direct) die("cannot make a slot");
   atexit(close_all);
   return 0;

@@ -38,7 +38,10 @@ build = {
   type = "builtin",
   modules = {
     ["toolzz.core"] = {
-      sources = { "src/core.c", "src/json.c", "src/check.c", "src/transport.c" },
+      sources = {
+        "src/core.c", "src/buffer.c", "src/json.c", "src/check.c", "src/transport.c",
+        "src/transport_multi.c", "src/transport_options.c", "src/transport_outcome.c",
+      },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
@@ -62,6 +65,8 @@ build = {
     ["toolzz.errors"] = "lua/toolzz/errors.lua",
     ["toolzz.hints"] = "lua/toolzz/hints.lua",
     ["toolzz.ngx"] = "lua/toolzz/ngx.lua",
+    ["toolzz.ngxconn"] = "lua/toolzz/ngxconn.lua",
+    ["toolzz.ngxhttp"] = "lua/toolzz/ngxhttp.lua",
     ["toolzz.operations"] = "lua/toolzz/operations.lua",
     ["toolzz.options"] = "lua/toolzz/options.lua",
     ["toolzz.patch"] = "lua/toolzz/patch.lua",

@@ -59,39 +59,6 @@ typedef struct encoder {
   const void *parents[DEFAULT_MAX_DEPTH + 1];
 } encoder;
 
-/* ---- byte buffer ---------------------------------------------------- */
-
-int tz_buf_reserve(tz_buf *b, size_t extra) {
-  size_t want, cap;
-  char *p;
-  if (b->cap - b->len >= extra) return 1;
-  want = b->len + extra;
-  if (want < b->len) return 0; /* overflow */
-  cap = b->cap ? b->cap : 256;
-  while (cap < want) {
-    if (cap > ((size_t)-1) / 2) { cap = want; break; }
-    cap *= 2;
-  }
-  p = (char *)realloc(b->data, cap);
-  if (!p) return 0;
-  b->data = p;
-  b->cap = cap;
-  return 1;
-}
-
-int tz_buf_add(tz_buf *b, const char *s, size_t n) {
-  if (!tz_buf_reserve(b, n)) return 0;
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
-  return 1;
-}
-
-void tz_buf_free(tz_buf *b) {
-  free(b->data);
-  b->data = NULL;
-  b->len = b->cap = 0;
-}
-
 /* ---- UTF-8 ---------------------------------------------------------- */
 
 #if LUA_VERSION_NUM < 503
