@@ -256,6 +256,9 @@ local BATCH_SHAPES = [[
 ---@field ok integer
 ---@field failed integer
 ---@field stopped integer The failed items that the stop ended (err.stopped).
+
+---What a batch returns: the results, or only counts with `keep_results = false`; nil on a bad call.
+---@alias toolzz.BatchReturn toolzz.BatchResult[]|toolzz.BatchCounts|nil
 ]]
 
 local CLIENT_METHODS = [[
@@ -265,7 +268,7 @@ local CLIENT_METHODS = [[
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
----@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
+---@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchReturn, toolzz.Error|nil
 function Client.batch(requests, opts) end
 
 ---Close the client's connections (safe twice); later calls fail with a config error.
@@ -280,7 +283,7 @@ local MODULE_FUNCTIONS = [[
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
----@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
+---@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchReturn, toolzz.Error|nil
 function toolzz.batch(requests, opts) end
 
 ---A client. `nil, err` (kind "config") for bad options.

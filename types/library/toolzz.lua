@@ -270,6 +270,9 @@
 ---@field failed integer
 ---@field stopped integer The failed items that the stop ended (err.stopped).
 
+---What a batch returns: the results, or only counts with `keep_results = false`; nil on a bad call.
+---@alias toolzz.BatchReturn toolzz.BatchResult[]|toolzz.BatchCounts|nil
+
 -- ---- calls ---------------------------------------------------------------------------------
 
 ---Cal.com integrations (create, get and list go to the converflow host). Every call works with a
@@ -391,7 +394,7 @@ local Client = {}
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
----@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
+---@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchReturn, toolzz.Error|nil
 function Client.batch(requests, opts) end
 
 ---Close the client's connections (safe twice); later calls fail with a config error.
@@ -415,7 +418,7 @@ local toolzz = {}
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
----@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchResult[]|toolzz.BatchCounts|nil, toolzz.Error|nil
+---@overload fun(self: toolzz, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchReturn, toolzz.Error|nil
 function toolzz.batch(requests, opts) end
 
 ---A client. `nil, err` (kind "config") for bad options.
