@@ -268,7 +268,7 @@ local CLIENT_METHODS = [[
 ---@param opts? toolzz.BatchOptions
 ---@return toolzz.BatchResult[]|toolzz.BatchCounts|nil results
 ---@return toolzz.Error|nil err
----@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchReturn, toolzz.Error|nil
+---@overload fun(self: toolzz.Client, requests: toolzz.BatchItem[], opts?: toolzz.BatchOptions): toolzz.BatchReturn, toolzz.Error?
 function Client.batch(requests, opts) end
 
 ---Close the client's connections (safe twice); later calls fail with a config error.
