@@ -27,6 +27,30 @@ function _M.say(sys, line)
   sys.stderr:write(line, "\n")
 end
 
+-- Write text on stdout -> true, or false when stdout failed (this write or
+-- an earlier one: the first failure's message is kept in sys.stdout_error,
+-- and nothing more is written).
+function _M.write_out(sys, ...)
+  if sys.stdout_error then return false end
+  local ok, why = sys.stdout:write(...)
+  if ok == nil and why ~= nil then
+    sys.stdout_error = tostring(why)
+    return false
+  end
+  return true
+end
+
+-- Flush stdout -> true, or false when it failed (now or before; see write_out).
+function _M.flush_out(sys)
+  if sys.stdout_error then return false end
+  local ok, why = sys.stdout:flush()
+  if ok == nil and why ~= nil then
+    sys.stdout_error = tostring(why)
+    return false
+  end
+  return true
+end
+
 -- The client options from the command line (args) -> options, or nil,
 -- config error. The token read is added to sys.secrets (no output may show it).
 function _M.client_options(args, sys)
@@ -99,12 +123,12 @@ end
 -- Print one call's result on stdout (--output json, pretty or table).
 function _M.write_result(sys, args, res)
   if args.output == "table" and type(res) == "table" and not toolzz.is_dry_run(res) then
-    sys.stdout:write(output.table_view(output.printable(res, sys.secrets, args.show_secrets)))
+    _M.write_out(sys, output.table_view(output.printable(res, sys.secrets, args.show_secrets)))
     return
   end
   local text = _M.result_json(res, sys.secrets, args.show_secrets)
   if args.output == "pretty" or (args.output == nil and sys.isatty(1)) then text = output.pretty(text) end
-  sys.stdout:write(text, "\n")
+  _M.write_out(sys, text, "\n")
 end
 
 return _M

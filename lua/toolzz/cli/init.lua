@@ -51,6 +51,7 @@ _M.EXIT = {
   usage = 2,
   validation = 3,
   config = 4,
+  output = 74,     -- stdout could not be written (EX_IOERR): results were lost
   -- 5, 6, 7: reserved for toolzz plan / apply (CONTRACT Part 3)
   internal = 70,   -- a bug: an unexpected Lua error (EX_SOFTWARE)
 }
@@ -69,7 +70,8 @@ local EPILOG = [[
 The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.
 Environment: TOOLZZ_TOKEN, TOOLZZ_BASE_URL, TOOLZZ_CONVERFLOW_URL.
 Exit status: 0 success; 1 the API or the network failed (http, network,
-timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration.
+timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration;
+74 stdout could not be written; 130 interrupted (SIGINT), 143 (SIGTERM).
 A batch exits 0 only when every line succeeded, else 1.]]
 
 local function seconds(text)
@@ -139,6 +141,7 @@ function _M.system()
   return {
     stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
     getenv = os.getenv, isatty = isatty, now = core.now,
+    trap_signals = core.trap_signals, caught_signal = core.caught_signal, restore_signals = core.restore_signals,
   }
 end
 
@@ -192,9 +195,14 @@ local function conclude(sys, args, ok, err, code)
 end
 
 -- An unexpected Lua error -> one line on stderr, no traceback, no secret; 70.
+-- (Ctrl-C outside a batch, raised by the interpreter as "interrupted!": 130.)
 local function crash(sys, problem)
   local ok, text = pcall(tostring, problem)
   if not ok or type(text) ~= "string" then text = "(an error value that cannot be printed)" end
+  if text:find("interrupted!$") then
+    pcall(say, sys, "toolzz: interrupted")
+    return 130
+  end
   local secrets = {}
   for i, s in ipairs(sys.secrets) do secrets[i] = s end
   local ok_env, token = pcall(sys.getenv, "TOOLZZ_TOKEN")
@@ -206,6 +214,18 @@ end
 
 -- ---- a run ---------------------------------------------------------------------------------
 
+-- Whether stdout is a closed file descriptor (`>&-`) -> its error, or nil.
+-- A command then runs nothing: what it printed would be lost, or land in
+-- whatever file the descriptor is given to next (a socket, say).
+local EBADF = 9
+local function stdout_closed(sys)
+  local stdout = sys.stdout
+  if io.type(stdout) ~= "file" then return nil end
+  local ok, why, code = stdout:seek("cur", 0)
+  if ok == nil and code == EBADF then return tostring(why) end
+  return nil
+end
+
 -- Parse argv and run the command it names -> exit status.
 local function run(argv, sys, modules)
   local args_list = {}
@@ -213,7 +233,17 @@ local function run(argv, sys, modules)
   local parser, module_of = _M.parser(modules)
   local ok, args = parser:pparse(args_list)
   if not ok then return usage_line(sys, args, command_words(args_list, module_of)) end
-  return conclude(sys, args, module_of[args.command].command(args, sys))
+  local closed = stdout_closed(sys)
+  if closed then
+    say(sys, "toolzz: stdout is closed (" .. output.one_line(closed) .. "): nothing was run")
+    return EXIT.output
+  end
+  local status = conclude(sys, args, module_of[args.command].command(args, sys))
+  if not common.flush_out(sys) and not sys.stdout_reported then
+    say(sys, "toolzz: cannot write to stdout (" .. output.one_line(sys.stdout_error) .. "): the result was lost")
+    if status == EXIT.ok or status == EXIT.failed then status = EXIT.output end
+  end
+  return status
 end
 
 -- Run the command with arguments argv (a list of strings); returns the exit
