@@ -104,7 +104,7 @@ function _M.result_json(res, secrets, show_secrets)
     local body = "null"
     if type(res.body) == "string" and res.body ~= "" then
       body = show_secrets and res.body or output.redact_json_text(res.body)
-      body = errors.scrub(body, secrets)
+      body = output.terminal_safe_json(errors.scrub(body, secrets))
     end
     return '{"dry_run":true,"method":' .. output.encode(res.method) .. ',"url":'
       .. output.encode(errors.scrub(tostring(res.url), secrets)) .. ',"body":' .. body .. "}"
