@@ -121,6 +121,19 @@ describe("toolzz messages", function()
     assert.matches("check the token in --token-file " .. path, err, 1, true)
   end)
 
+  it("a batch whose lines got 401 says where the token came from, on its summary line", function()
+    stand_in.reset()
+    local path = os.tmpname()
+    finally(function() os.remove(path) end)
+    local f = assert(io.open(path, "wb"))
+    f:write('{"op":"gcal.get","id":"', H.UUID, '"}\n{"op":"gcal.get","id":"', H.UUID, '"}\n')
+    f:close()
+    local status, _, err = main({ "--base-url", H.env.http_url, "batch", path }, { TOOLZZ_TOKEN = "a-wrong-token-0123456789" })
+    assert.equal(1, status)
+    assert.matches("^toolzz: batch: 2 lines, 0 ok, 2 failed in [%d.]+ s; the API refused the token %(401%) 2 times: "
+      .. "check the token in TOOLZZ_TOKEN\n$", err)
+  end)
+
   it("batch refuses -o table and -o pretty (it prints JSON Lines), nothing sent", function()
     stand_in.reset()
     for _, format in ipairs { "table", "pretty" } do

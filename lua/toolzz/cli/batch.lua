@@ -183,7 +183,7 @@ function _M.command(args, sys)
     bar:update(done, failed, true)
   end
 
-  local written, reported_ok, reported_failed, not_run, lost = 0, 0, 0, 0, 0
+  local written, reported_ok, reported_failed, not_run, lost, refused = 0, 0, 0, 0, 0, 0
   local in_order = true -- false once stopped: each finished line goes out at once
   local stop_reason, signal_number
   -- Print what is ready (in order; or, once stopped, everything finished).
@@ -202,6 +202,7 @@ function _M.command(args, sys)
         reported_ok = reported_ok + 1
       else
         reported_failed = reported_failed + 1
+        if type(outcome.err) == "table" and rawget(outcome.err, "status") == 401 then refused = refused + 1 end
       end
       if not common.write_out(sys, result_line(sys, args, lines[i], outcome)) then lost = lost + 1 end
     end
@@ -278,16 +279,21 @@ function _M.command(args, sys)
   local elapsed = sys.now() - started
   local summary = format("%d line%s, %d ok, %d failed", total, total == 1 and "" or "s", reported_ok, reported_failed)
   if not_run > 0 then summary = summary .. format(", %d not run", not_run) end
+  local hint = ""
+  if refused > 0 and sys.token_source then
+    hint = format("; the API refused the token (401) %d time%s: check the token in %s", refused,
+      refused == 1 and "" or "s", output.one_line(sys.token_source))
+  end
   if sys.stdout_error then
     summary = summary .. format("; %d result%s lost: cannot write to stdout (%s)", lost, lost == 1 and "" or "s",
       output.one_line(tostring(sys.stdout_error)))
     sys.stdout_reported = true
   end
   if signal_number then
-    common.say(sys, format("toolzz: batch interrupted by %s after %.2f s: %s", stop_reason, elapsed, summary))
+    common.say(sys, format("toolzz: batch interrupted by %s after %.2f s: %s%s", stop_reason, elapsed, summary, hint))
     return 128 + signal_number
   end
-  common.say(sys, format("toolzz: batch: %s in %.2f s", summary, elapsed))
+  common.say(sys, format("toolzz: batch: %s in %.2f s%s", summary, elapsed, hint))
   if sys.stdout_error then return EXIT.output end
   return (reported_failed == 0 and not_run == 0) or EXIT.failed
 end

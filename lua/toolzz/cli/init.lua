@@ -40,7 +40,7 @@ local common = require "toolzz.cli.common"
 local type, tostring, tonumber, ipairs, rawget, setmetatable, require, pcall, xpcall =
   type, tostring, tonumber, ipairs, rawget, setmetatable, require, pcall, xpcall
 local concat = table.concat
-local format = string.format
+local format, gsub = string.format, string.gsub
 
 local _M = {}
 
@@ -92,6 +92,28 @@ function _M.version_text()
     jit and jit.version or _VERSION, tostring(core.curl_version), tostring(argparse.version))
 end
 
+-- The global options, as every subcommand's help lists them (its errors
+-- send people to that help): the names in `toolzz --help`'s order.
+local GLOBAL_HELP = [[
+Global options (before or after the command; see toolzz --help):
+  --token-file PATH, --base-url URL, --converflow-url URL,
+  --timeout SECONDS (default: %s), --retries N (default: %s), --ca-file PATH,
+  --dry-run, -v --verbose, --show-secrets, -o --output json|pretty|table.
+The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.]]
+
+-- Append GLOBAL_HELP to the help of every command below parser (argparse
+-- keeps a parser's commands in _commands and its epilog in _epilog).
+local function add_global_help(parser)
+  local text = format(GLOBAL_HELP, toolzz.DEFAULTS.timeout, toolzz.DEFAULTS.retries)
+  local function walk(p)
+    for _, command in ipairs(p._commands or {}) do
+      command:epilog(command._epilog and (command._epilog .. "\n\n" .. text) or text)
+      walk(command)
+    end
+  end
+  walk(parser)
+end
+
 -- The argparse parser of the whole command, and a table: command name ->
 -- its module. modules: a list of command modules (default: COMMAND_MODULES).
 function _M.parser(modules)
@@ -110,8 +132,9 @@ function _M.parser(modules)
   parser:option("--token"):hidden(true):convert(refuse_token)
   parser:option("--base-url", "Base URL of the API (else TOOLZZ_BASE_URL)."):argname("URL")
   parser:option("--converflow-url", "Base URL of the converflow host (else TOOLZZ_CONVERFLOW_URL)."):argname("URL")
-  parser:option("--timeout", "Seconds one attempt may take."):argname("SECONDS"):convert(seconds)
-  parser:option("--retries", "Extra attempts after the first."):argname("N")
+  parser:option("--timeout", "Seconds one attempt may take (default: " .. toolzz.DEFAULTS.timeout .. ")."):argname("SECONDS")
+    :convert(seconds)
+  parser:option("--retries", "Extra attempts after the first (default: " .. toolzz.DEFAULTS.retries .. ")."):argname("N")
     :convert(common.whole_number("--retries", 0, 10))
   parser:option("--ca-file", "Extra CA certificates (PEM) to trust."):argname("PATH")
   parser:flag("--dry-run", "Validate and print the request a write would send; send no write.")
@@ -125,6 +148,7 @@ function _M.parser(modules)
     local module = type(name) == "table" and name or require(name)
     for _, command in ipairs(module.add_to_parser(parser)) do module_of[command] = module end
   end
+  add_global_help(parser)
   return parser, module_of
 end
 
@@ -165,6 +189,7 @@ end
 -- words: the command (and subcommand) whose --help to name.
 local function usage_line(sys, message, words)
   words[#words + 1] = "--help"
+  message = gsub(tostring(message), "([^%.%?!:])\n", "%1. ") -- argparse's "...'lsit'\nDid you mean" is two sentences
   say(sys, "toolzz: " .. output.one_line(message) .. " (see: toolzz " .. concat(words, " ") .. ")")
   return EXIT.usage
 end
@@ -191,6 +216,9 @@ local function conclude(sys, args, ok, err, code)
     return code or EXIT.usage
   end
   for _, line in ipairs(output.error_lines(err, sys.secrets)) do say(sys, line) end
+  if type(err) == "table" and err.status == 401 and sys.token_source then
+    say(sys, "toolzz: the API refused the token (401): check the token in " .. output.one_line(sys.token_source))
+  end
   return code or exit_code(err)
 end
 
