@@ -109,6 +109,33 @@ describe("toolzz batch interrupted #no_valgrind", function()
     interrupted_batch("TERM", 143)
   end)
 
+  it("prints the finished lines at once while a slow write is in flight; a second SIGINT ends it at once", function()
+    local ids = {}
+    for k = 1, 5 do ids[k] = stand_in.put_record("function", H.gcal_body { type = "google-calendar" }) end
+    local lines = {
+      '{"op":"gcal.get","id":"' .. ids[1] .. '"}',
+      '{"op":"calcom.create","fields":' .. require("cjson").encode(H.calcom_create_body()) .. '}', -- slow host
+    }
+    for k = 2, 5 do
+      lines[#lines + 1] = '{"op":"gcal.patch","id":"' .. ids[k] .. '","fields":{"description":"patched ' .. k .. '"}}'
+    end
+    local run = start { "batch", cli.input_file(table.concat(lines, "\n")), "--concurrency", "8" }
+    assert.is_true(wait_for(10, function() return stand_in.writes() >= 4 end), "the 4 PUTs never came")
+    os.execute("sleep 0.3")
+    assert(os.execute("kill -INT " .. run.process))
+    -- lines 3-6 come out at once, before the slow POST of line 2 has ended
+    assert.is_true(wait_for(3, function() return #lines_of(cli.read_file(run.out) or "") >= 5 end),
+      "the finished lines were held back: " .. tostring(cli.read_file(run.out)))
+    assert.equal("", cli.read_file(run.code) or "", "the command did not wait for the write in flight")
+    local printed = {}
+    for _, text in ipairs(lines_of(cli.read_file(run.out))) do printed[#printed + 1] = decode(text).line end
+    assert.same({ 1, 3, 4, 5, 6 }, printed)
+    assert(os.execute("kill -INT " .. run.process))
+    assert.is_true(wait_for(3, function() return (cli.read_file(run.code) or "") ~= "" end), "a second SIGINT did not end it")
+    assert.equal(130, tonumber(cli.read_file(run.code):match("%d+"))) -- killed by SIGINT: 128 + 2
+    assert.equal("", cli.read_file(run.err)) -- no summary: it never got there
+  end)
+
   it("catches SIGINT and SIGTERM while trapped, and restores the handlers it replaced (toolzz.core)", function()
     local core = require "toolzz.core"
     assert.is_nil(core.caught_signal())

@@ -3,7 +3,9 @@
  * no signal API: while trapped, a signal only sets a flag that the batch's
  * should_stop reads (the batch then starts nothing new and reports what it
  * did). The handlers are installed without SA_RESTART, so a poll() of the
- * transport's wait returns EINTR and control comes back to Lua at once.
+ * transport's wait returns EINTR and control comes back to Lua at once,
+ * and with SA_RESETHAND: a second Ctrl-C meets the default action and ends
+ * the process at once (not waiting for the writes in flight).
  *
  *   core.trap_signals() -> true, or false when already trapped
  *   core.caught_signal() -> number, name ("SIGINT" / "SIGTERM"), or nil
@@ -44,7 +46,7 @@ static int l_trap_signals(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocking poll() wakes with EINTR */
+    sa.sa_flags = SA_RESETHAND; /* no SA_RESTART: a blocking poll() wakes with EINTR */
     if (sigaction(SIGNALS[i], &sa, NULL) == 0) replaced[i] = 1;
   }
   trapped = 1;
