@@ -25,6 +25,14 @@ describe("toolzz with a stdout that cannot be written #no_valgrind", function()
     assert.matches("^toolzz: cannot write to stdout %(" .. FULL .. "%)", r.err)
   end)
 
+  it("--help and --version >/dev/full: one line on stderr, exit 74", function()
+    for _, argv in ipairs { { "--help" }, { "gcal", "patch", "--help" }, { "--version" } } do
+      local r = toolzz(argv, { shell = ">/dev/full" })
+      assert.equal(74, r.code, table.concat(argv, " ") .. ": " .. r.err)
+      assert.equal("toolzz: cannot write to stdout (" .. FULL .. ")\n", r.err)
+    end
+  end)
+
   it("stdout closed: refuses to run (nothing sent), one line on stderr, exit 74", function()
     local id = stand_in.put_record("function", H.gcal_body { type = "google-calendar" })
     local r = toolzz({ "gcal", "patch", id, "--set", "description=never" }, { shell = ">&-" })

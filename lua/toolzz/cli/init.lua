@@ -101,11 +101,26 @@ Global options (before or after the command; see toolzz --help):
   --dry-run, -v --verbose, --show-secrets, -o --output json|pretty|table.
 The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.]]
 
--- Append GLOBAL_HELP to the help of every command below parser (argparse
--- keeps a parser's commands in _commands and its epilog in _epilog).
-local function add_global_help(parser)
+-- Print p's help on stdout and exit: 0, or EXIT.output when stdout failed.
+local function print_help(p)
+  local ok, why = io.stdout:write(p:get_help(), "\n")
+  if ok then ok, why = io.stdout:flush() end
+  if not ok then
+    io.stderr:write("toolzz: cannot write to stdout (", output.one_line(tostring(why)), ")\n")
+    os.exit(EXIT.output)
+  end
+  os.exit(0)
+end
+
+-- Append GLOBAL_HELP to the help of every command below parser, and make
+-- every --help report a failed write (argparse keeps a parser's commands
+-- in _commands, its epilog in _epilog, its options in _options and its
+-- help flag's place among them in _help_option_idx).
+local function finish_help(parser)
   local text = format(GLOBAL_HELP, toolzz.DEFAULTS.timeout, toolzz.DEFAULTS.retries)
   local function walk(p)
+    local help = p._help_option_idx and p._options and p._options[p._help_option_idx]
+    if help then help:action(function() print_help(p) end) end
     for _, command in ipairs(p._commands or {}) do
       command:epilog(command._epilog and (command._epilog .. "\n\n" .. text) or text)
       walk(command)
@@ -125,7 +140,12 @@ function _M.parser(modules)
     :help_description_margin(30)
     :usage_max_width(90)
   parser:flag("--version", "Print the version and exit."):action(function()
-    io.stdout:write(_M.version_text(), "\n")
+    local ok, why = io.stdout:write(_M.version_text(), "\n")
+    if ok then ok, why = io.stdout:flush() end
+    if not ok then
+      io.stderr:write("toolzz: cannot write to stdout (", output.one_line(tostring(why)), ")\n")
+      os.exit(EXIT.output)
+    end
     os.exit(0)
   end)
   parser:option("--token-file", "Read the API token from PATH (else TOOLZZ_TOKEN)."):argname("PATH")
@@ -148,7 +168,7 @@ function _M.parser(modules)
     local module = type(name) == "table" and name or require(name)
     for _, command in ipairs(module.add_to_parser(parser)) do module_of[command] = module end
   end
-  add_global_help(parser)
+  finish_help(parser)
   return parser, module_of
 end
 
