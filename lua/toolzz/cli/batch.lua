@@ -204,7 +204,7 @@ function _M.command(args, sys)
         reported_failed = reported_failed + 1
         if type(outcome.err) == "table" and rawget(outcome.err, "status") == 401 then refused = refused + 1 end
       end
-      if not common.write_out(sys, result_line(sys, args, lines[i], outcome)) then lost = lost + 1 end
+      common.write_out(sys, result_line(sys, args, lines[i], outcome))
     end
     while written < total and outcomes[written + 1] ~= nil do
       written = written + 1
@@ -216,8 +216,8 @@ function _M.command(args, sys)
       end
     end
     if round > 0 then
-      local before = sys.stdout_error
-      if not common.flush_out(sys) and not before then lost = lost + round end
+      -- a round is flushed whole: when stdout fails, count all its lines lost
+      if not common.flush_out(sys) then lost = lost + round end
       if bar and stdout_tty then bar:update(done, failed, true) end
     end
   end
