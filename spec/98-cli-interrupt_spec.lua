@@ -136,6 +136,22 @@ describe("toolzz batch interrupted #no_valgrind", function()
     assert.equal("", cli.read_file(run.err)) -- no summary: it never got there
   end)
 
+  it("Ctrl-C outside a batch (the interpreter's 'interrupted!' error) is one line and exit 130, not a bug report", function()
+    local err = {}
+    local sys = {
+      stdin = io.stdin,
+      stdout = { write = function(self) return self end, flush = function(self) return self end },
+      stderr = { write = function(self, ...) for _, x in ipairs { ... } do err[#err + 1] = x end return self end },
+      getenv = function() return nil end, isatty = function() return false end, now = function() return 0 end,
+    }
+    local module = {
+      add_to_parser = function(parser) parser:command("slow") return { "slow" } end,
+      command = function() error("interrupted!") end,
+    }
+    assert.equal(130, require("toolzz.cli").main({ "slow" }, sys, { module }))
+    assert.equal("toolzz: interrupted\n", table.concat(err))
+  end)
+
   it("catches SIGINT and SIGTERM while trapped, and restores the handlers it replaced (toolzz.core)", function()
     local core = require "toolzz.core"
     assert.is_nil(core.caught_signal())
