@@ -321,7 +321,7 @@ describe("cli arguments", function()
 
   it("refuses bad arguments, and a token as an argument", function()
     local cases = {
-      { { "calcom", "get" }, "missing argument 'id'" },
+      { { "calcom", "get" }, "missing argument 'ID'" },
       { { "calcom", "delete", H.UUID }, "unknown command 'delete'" },
       { { "batch", "f", "--concurrency", "0" }, "--concurrency must be a whole number from 1 to 256" },
       { { "--retries", "x", "calcom", "get", H.UUID }, "--retries must be a whole number" },
@@ -403,7 +403,7 @@ describe("cli main", function()
     local sys, out, err = fake_system()
     assert.equal(2, cli.main({ "calcom", "get" }, sys))
     assert.equal("", out())
-    assert.equal("toolzz: missing argument 'id' (see: toolzz calcom get --help)\n", err())
+    assert.equal("toolzz: missing argument 'ID' (see: toolzz calcom get --help)\n", err())
   end)
 
   it("exits 2 when a body command has nothing to send", function()

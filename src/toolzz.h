@@ -37,6 +37,9 @@ void tz_buf_free(tz_buf *b);
 /* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 int tz_utf8_valid(const unsigned char *s, size_t n);
 
+/* SIGINT/SIGTERM trapping for the command's batch (signals.c). */
+void tz_open_signals(lua_State *L);
+
 /* Module parts: each adds its functions to the module table at the top. */
 void tz_open_json(lua_State *L);
 void tz_open_check(lua_State *L);

@@ -49,7 +49,9 @@ function _M.add_to_parser(parser)
   for _, op in ipairs(operations.list) do
     local command = groups[op.group]:command(op.verb, op.summary, op.example and ("Example: " .. op.example))
     if op.takes_id then
-      command:argument("id", op.id_name and "The unit's id (a UUID)." or "Its id (a UUID)."):argname(op.arg)
+      -- named as its usage shows it (UNIT_ID, ID), read as args.id
+      command:argument(op.arg, op.id_name and "The unit's id (a UUID)." or "Its id (a UUID).")
+        :argname(op.arg):target("id")
     end
     if op.takes_body then add_body_options(command, op.body) end
   end

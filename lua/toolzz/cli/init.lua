@@ -41,7 +41,7 @@ local common = require "toolzz.cli.common"
 local type, tostring, tonumber, ipairs, rawget, setmetatable, require, pcall, xpcall =
   type, tostring, tonumber, ipairs, rawget, setmetatable, require, pcall, xpcall
 local concat = table.concat
-local format = string.format
+local format, gsub = string.format, string.gsub
 
 local _M = {}
 
@@ -52,6 +52,7 @@ _M.EXIT = {
   usage = 2,
   validation = 3,
   config = 4,
+  output = 74,     -- stdout could not be written (EX_IOERR): results were lost
   -- 5, 6, 7: reserved for toolzz plan / apply (CONTRACT Part 3)
   internal = 70,   -- a bug: an unexpected Lua error (EX_SOFTWARE)
 }
@@ -71,7 +72,8 @@ local EPILOG = [[
 The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.
 Environment: TOOLZZ_TOKEN, TOOLZZ_BASE_URL, TOOLZZ_CONVERFLOW_URL.
 Exit status: 0 success; 1 the API or the network failed (http, network,
-timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration.
+timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration;
+74 stdout could not be written; 130 interrupted (SIGINT), 143 (SIGTERM).
 A batch exits 0 only when every line succeeded, else 1.]]
 
 local function seconds(text)
@@ -92,6 +94,43 @@ function _M.version_text()
     jit and jit.version or _VERSION, tostring(core.curl_version), tostring(argparse.version))
 end
 
+-- The global options, as every subcommand's help lists them (its errors
+-- send people to that help): the names in `toolzz --help`'s order.
+local GLOBAL_HELP = [[
+Global options (before or after the command; see toolzz --help):
+  --token-file PATH, --base-url URL, --converflow-url URL,
+  --timeout SECONDS (default: %s), --retries N (default: %s), --ca-file PATH,
+  --dry-run, -v --verbose, --show-secrets, -o --output json|pretty|table.
+The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.]]
+
+-- Print p's help on stdout and exit: 0, or EXIT.output when stdout failed.
+local function print_help(p)
+  local ok, why = io.stdout:write(p:get_help(), "\n")
+  if ok then ok, why = io.stdout:flush() end
+  if not ok then
+    io.stderr:write("toolzz: cannot write to stdout (", output.one_line(tostring(why)), ")\n")
+    os.exit(EXIT.output)
+  end
+  os.exit(0)
+end
+
+-- Append GLOBAL_HELP to the help of every command below parser, and make
+-- every --help report a failed write (argparse keeps a parser's commands
+-- in _commands, its epilog in _epilog, its options in _options and its
+-- help flag's place among them in _help_option_idx).
+local function finish_help(parser)
+  local text = format(GLOBAL_HELP, toolzz.DEFAULTS.timeout, toolzz.DEFAULTS.retries)
+  local function walk(p)
+    local help = p._help_option_idx and p._options and p._options[p._help_option_idx]
+    if help then help:action(function() print_help(p) end) end
+    for _, command in ipairs(p._commands or {}) do
+      command:epilog(command._epilog and (command._epilog .. "\n\n" .. text) or text)
+      walk(command)
+    end
+  end
+  walk(parser)
+end
+
 -- The argparse parser of the whole command, and a table: command name ->
 -- its module. modules: a list of command modules (default: COMMAND_MODULES).
 function _M.parser(modules)
@@ -103,15 +142,21 @@ function _M.parser(modules)
     :help_description_margin(30)
     :usage_max_width(90)
   parser:flag("--version", "Print the version and exit."):action(function()
-    io.stdout:write(_M.version_text(), "\n")
+    local ok, why = io.stdout:write(_M.version_text(), "\n")
+    if ok then ok, why = io.stdout:flush() end
+    if not ok then
+      io.stderr:write("toolzz: cannot write to stdout (", output.one_line(tostring(why)), ")\n")
+      os.exit(EXIT.output)
+    end
     os.exit(0)
   end)
   parser:option("--token-file", "Read the API token from PATH (else TOOLZZ_TOKEN)."):argname("PATH")
   parser:option("--token"):hidden(true):convert(refuse_token)
   parser:option("--base-url", "Base URL of the API (else TOOLZZ_BASE_URL)."):argname("URL")
   parser:option("--converflow-url", "Base URL of the converflow host (else TOOLZZ_CONVERFLOW_URL)."):argname("URL")
-  parser:option("--timeout", "Seconds one attempt may take."):argname("SECONDS"):convert(seconds)
-  parser:option("--retries", "Extra attempts after the first."):argname("N")
+  parser:option("--timeout", "Seconds one attempt may take (default: " .. toolzz.DEFAULTS.timeout .. ")."):argname("SECONDS")
+    :convert(seconds)
+  parser:option("--retries", "Extra attempts after the first (default: " .. toolzz.DEFAULTS.retries .. ")."):argname("N")
     :convert(common.whole_number("--retries", 0, 10))
   parser:option("--ca-file", "Extra CA certificates (PEM) to trust."):argname("PATH")
   parser:flag("--dry-run", "Validate and print the request a write would send; send no write.")
@@ -125,6 +170,7 @@ function _M.parser(modules)
     local module = type(name) == "table" and name or require(name)
     for _, command in ipairs(module.add_to_parser(parser)) do module_of[command] = module end
   end
+  finish_help(parser)
   return parser, module_of
 end
 
@@ -141,6 +187,7 @@ function _M.system()
   return {
     stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
     getenv = os.getenv, isatty = isatty, now = core.now,
+    trap_signals = core.trap_signals, caught_signal = core.caught_signal, restore_signals = core.restore_signals,
   }
 end
 
@@ -164,6 +211,7 @@ end
 -- words: the command (and subcommand) whose --help to name.
 local function usage_line(sys, message, words)
   words[#words + 1] = "--help"
+  message = gsub(tostring(message), "([^%.%?!:])\n", "%1. ") -- argparse's "...'lsit'\nDid you mean" is two sentences
   say(sys, "toolzz: " .. output.one_line(message) .. " (see: toolzz " .. concat(words, " ") .. ")")
   return EXIT.usage
 end
@@ -190,14 +238,22 @@ local function conclude(sys, args, ok, err, code, advice)
     return code or EXIT.usage
   end
   for _, line in ipairs(output.error_lines(err, sys.secrets)) do say(sys, line) end
+  if type(err) == "table" and err.status == 401 and sys.token_source then
+    say(sys, "toolzz: the API refused the token (401): check the token in " .. output.one_line(sys.token_source))
+  end
   if type(advice) == "string" then say(sys, output.one_line(advice)) end
   return code or exit_code(err)
 end
 
 -- An unexpected Lua error -> one line on stderr, no traceback, no secret; 70.
+-- (Ctrl-C outside a batch, raised by the interpreter as "interrupted!": 130.)
 local function crash(sys, problem)
   local ok, text = pcall(tostring, problem)
   if not ok or type(text) ~= "string" then text = "(an error value that cannot be printed)" end
+  if text:find("interrupted!$") then
+    pcall(say, sys, "toolzz: interrupted")
+    return 130
+  end
   local secrets = {}
   for i, s in ipairs(sys.secrets) do secrets[i] = s end
   local ok_env, token = pcall(sys.getenv, "TOOLZZ_TOKEN")
@@ -209,6 +265,18 @@ end
 
 -- ---- a run ---------------------------------------------------------------------------------
 
+-- Whether stdout is a closed file descriptor (`>&-`) -> its error, or nil.
+-- A command then runs nothing: what it printed would be lost, or land in
+-- whatever file the descriptor is given to next (a socket, say).
+local EBADF = 9
+local function stdout_closed(sys)
+  local stdout = sys.stdout
+  if io.type(stdout) ~= "file" then return nil end
+  local ok, why, code = stdout:seek("cur", 0)
+  if ok == nil and code == EBADF then return tostring(why) end
+  return nil
+end
+
 -- Parse argv and run the command it names -> exit status.
 local function run(argv, sys, modules)
   local args_list = {}
@@ -216,7 +284,17 @@ local function run(argv, sys, modules)
   local parser, module_of = _M.parser(modules)
   local ok, args = parser:pparse(args_list)
   if not ok then return usage_line(sys, args, command_words(args_list, module_of)) end
-  return conclude(sys, args, module_of[args.command].command(args, sys))
+  local closed = stdout_closed(sys)
+  if closed then
+    say(sys, "toolzz: stdout is closed (" .. output.one_line(closed) .. "): nothing was run")
+    return EXIT.output
+  end
+  local status = conclude(sys, args, module_of[args.command].command(args, sys))
+  if not common.flush_out(sys) and not sys.stdout_reported then
+    say(sys, "toolzz: cannot write to stdout (" .. output.one_line(sys.stdout_error) .. "): the result was lost")
+    if status == EXIT.ok or status == EXIT.failed then status = EXIT.output end
+  end
+  return status
 end
 
 -- Run the command with arguments argv (a list of strings); returns the exit

@@ -8,7 +8,7 @@ local schema = require "toolzz.schema"
 
 local type, pairs, ipairs, next, tostring, pcall, getmetatable, setmetatable =
   type, pairs, ipairs, next, tostring, pcall, getmetatable, setmetatable
-local find, sub, rep, gsub, format = string.find, string.sub, string.rep, string.gsub, string.format
+local find, sub, rep, gsub, format, byte = string.find, string.sub, string.rep, string.gsub, string.format, string.byte
 local concat = table.concat
 local floor, huge = math.floor, math.huge
 local math_type, tointeger = math.type, math.tointeger -- nil on 5.1 and LuaJIT
@@ -19,6 +19,63 @@ local null = cjson.null
 local array_mt = core.array_mt
 _M.REDACTED = "[REDACTED]"
 local MAX_OUTPUT_BYTES = 2 ^ 40
+
+-- ---- text safe for a terminal -------------------------------------------------------
+
+-- Code points a terminal acts on rather than shows: the C1 controls
+-- (U+0080-U+009F: U+009B is CSI on some terminals) and the bidi controls
+-- that reorder what follows (U+202A-U+202E, U+2066-U+2069; and the marks
+-- U+061C, U+200E, U+200F).
+local function is_terminal_control(cp)
+  return cp <= 0x9F or (cp >= 0x202A and cp <= 0x202E) or (cp >= 0x2066 and cp <= 0x2069)
+    or cp == 0x200E or cp == 0x200F or cp == 0x061C
+end
+
+-- The code point of the UTF-8 character at the start of run (a byte >= 0x80
+-- and the continuation bytes after it), and its length; nil when the run
+-- does not start with a well-formed character (stray continuation byte,
+-- bad lead, truncated, overlong, surrogate, above U+10FFFF).
+local function first_character(run)
+  local b, n = byte(run, 1), #run
+  local need, cp
+  if b >= 0xC2 and b <= 0xDF then need, cp = 2, b - 0xC0
+  elseif b >= 0xE0 and b <= 0xEF then need, cp = 3, b - 0xE0
+  elseif b >= 0xF0 and b <= 0xF4 then need, cp = 4, b - 0xF0
+  else return nil end
+  if n < need then return nil end
+  for i = 2, need do cp = cp * 64 + (byte(run, i) - 0x80) end
+  if (need == 3 and (cp < 0x800 or (cp >= 0xD800 and cp <= 0xDFFF))) or (need == 4 and (cp < 0x10000 or cp > 0x10FFFF)) then
+    return nil
+  end
+  return cp, need
+end
+
+-- s with its bytes >= 0x80 made safe: a well-formed UTF-8 character stays,
+-- unless it is a terminal control (then control(cp) replaces it); every
+-- byte outside a well-formed character becomes `invalid`.
+local function neutralise(s, control, invalid)
+  if not find(s, "[\128-\255]") then return s end
+  return (gsub(s, "[\128-\255][\128-\191]*", function(run)
+    local cp, length = first_character(run)
+    if not cp then return rep(invalid, #run) end
+    local rest = #run - length
+    if not is_terminal_control(cp) then
+      if rest == 0 then return nil end -- (kept as it is)
+      return sub(run, 1, length) .. rep(invalid, rest)
+    end
+    return control(cp) .. rep(invalid, rest)
+  end))
+end
+
+local REPLACEMENT = "\239\191\189" -- U+FFFD
+local function space() return " " end
+
+-- Text fit for one line of a terminal: control characters (C0, DEL, C1)
+-- and bidi controls become spaces, bytes outside UTF-8 become U+FFFD.
+local function one_line(s)
+  return neutralise((gsub(s, "%c", " ")), space, REPLACEMENT)
+end
+_M.one_line = one_line
 
 -- ---- which keys are secrets, which hold arrays ----------------------------------
 
@@ -92,11 +149,23 @@ end
 
 -- One line of JSON, keys sorted. Never fails: what the strict encoder
 -- refuses (a server's invalid UTF-8) goes through lua-cjson instead.
+-- The text is terminal-safe (see terminal_safe_json).
 function _M.encode(value)
   local text = core.encode(value, MAX_OUTPUT_BYTES)
-  if text then return text end
-  local ok, fallback = pcall(cjson.encode, value)
-  return ok and fallback or cjson.encode(tostring(value))
+  if not text then
+    local ok, fallback = pcall(cjson.encode, value)
+    text = ok and fallback or cjson.encode(tostring(value))
+  end
+  return _M.terminal_safe_json(text)
+end
+
+local function json_escape(cp) return format("\\u%04x", cp) end
+
+-- JSON text made safe to show on a terminal, meaning unchanged: C1 and
+-- bidi controls in its strings written as \u escapes; a byte outside UTF-8
+-- (which JSON cannot hold; lua-cjson passes a server's through) as \ufffd.
+function _M.terminal_safe_json(text)
+  return neutralise(text, json_escape, "\\ufffd")
 end
 
 -- Compact JSON text (as encode writes it: no spaces) indented by two spaces.
@@ -171,13 +240,6 @@ local function width(s)
   return count
 end
 
--- Text fit for one line of a terminal: control characters, C0 and C1 (the
--- latter as UTF-8, U+0080-U+009F: U+009B starts an escape sequence on some
--- terminals), become spaces.
-local function one_line(s)
-  return (gsub(gsub(s, "%c", " "), "\194[\128-\159]", " "))
-end
-_M.one_line = one_line
 
 local function cell(v)
   if v == nil or v == null then return "-" end

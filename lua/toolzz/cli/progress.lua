@@ -2,7 +2,7 @@
 -- terminal: done/total, rate, time left and failures so far.
 --
 --   local bar = progress.new(io.stderr, total, core.now)
---   bar:update(done, failed)   -- redrawn at most every 0.1 s
+--   bar:update(done, failed)   -- redrawn at most every 0.1 s, at once after a clear
 --   bar:finish(done, failed)   -- last frame and a newline
 local floor, huge, format, rep = math.floor, math.huge, string.format, string.rep
 local setmetatable = setmetatable
@@ -46,15 +46,18 @@ end
 -- Draw the state if the last frame is old enough.
 function Bar:update(done, failed, force)
   local t = self.now()
-  if not force and t - self.drawn < MIN_REDRAW and done < self.total then return end
-  self.drawn = t
+  if not force and not self.cleared and t - self.drawn < MIN_REDRAW and done < self.total then return end
+  self.drawn, self.cleared = t, false
   self.out:write(CLEAR_LINE, _M.render(done, self.total, failed, t - self.started))
   self.out:flush()
 end
 
--- Rub the bar out (before another line is written to the same terminal).
+-- Rub the bar out (before another line is written to the same terminal);
+-- the next update draws it again at once.
 function Bar:clear()
+  if self.cleared then return end
   self.out:write(CLEAR_LINE)
+  self.cleared = true
 end
 
 -- The last frame, left on screen.
