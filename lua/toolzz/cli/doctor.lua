@@ -260,7 +260,9 @@ function _M.command(args, sys)
   report.line("toolzz doctor: " .. cli.version_text())
   local opts, why = common.client_options(args, sys)
   if not opts then
-    report.check(false, tostring(why))
+    local none = type(why) == "table" and type(why.message) == "string" and why.message:find("^no token")
+    report.check(false, none and "token: none (TOOLZZ_TOKEN is not set): set it or use --token-file PATH"
+      or tostring(why))
     return 1
   end
   local attempts = {}
