@@ -86,7 +86,7 @@ end
 _M.calcom.read_only = set_of { "id", "apiKey", "isTokenMasked", "isActive", "botId", "defaultEventTypeId",
   "defaultEventTypeSlug", "createdAt", "updatedAt" }
 _M.gcal.read_only = set_of { "id", "institutionId", "code", "status", "color", "isActivated",
-  "googleCalendarPlugin", "discordPlugin", "telegramPlugin", "createdAt", "updatedAt" }
+  "googleCalendarPlugin", "discordPlugin", "telegramPlugin" }
 
 -- A copy of spec with more fields: extra mirrors spec's shape, and an
 -- object in it adds to (never replaces) the object of the same name.

@@ -20,14 +20,20 @@ local _M = {}
 -- token (404), without reading anything of the account's.
 local NO_SUCH_ID = "00000000-0000-0000-0000-000000000000"
 
--- Fields of the records as read that no request carries (the documented
--- answers: types/library/toolzz.lua's CalcomRecord, GcalRecord,
--- GoogleCalendarPlugin). The request fields come from toolzz.schema.
+-- Fields of the records as read that no request carries: the schema's
+-- `read_only` (what an update refuses as "a field of the record as read"),
+-- and those of the plugin row a function's `googleCalendar` is read from
+-- (types/library/toolzz.lua's GoogleCalendarPlugin). The request fields
+-- come from toolzz.schema.
+local function names_of(set)
+  local list = {}
+  for name in pairs(set) do list[#list + 1] = name end
+  sort(list)
+  return list
+end
 local RECORD_ONLY = {
-  calcom = { "id", "apiKey", "isTokenMasked", "isActive", "botId", "defaultEventTypeId",
-             "defaultEventTypeSlug", "createdAt", "updatedAt" },
-  gcal = { "id", "institutionId", "code", "status", "color", "isActivated", "discordPlugin",
-           "telegramPlugin" },
+  calcom = names_of(toolzz.schema.calcom.read_only),
+  gcal = names_of(toolzz.schema.gcal.read_only),
   from = { "id", "pluginId", "notificationType", "notificationContentType", "notificationDelayMs",
            "notificationWaitForSpeech", "createdAt", "updatedAt" }, -- a row a `from` field is read from
 }
