@@ -41,6 +41,7 @@ int tz_utf8_valid(const unsigned char *s, size_t n);
 void tz_open_json(lua_State *L);
 void tz_open_check(lua_State *L);
 void tz_open_transport(lua_State *L);
+void tz_open_digest(lua_State *L);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -299,6 +299,8 @@ local function suggestion(name, order)
   end
   return best and (' (did you mean "' .. best .. '"?)') or ""
 end
+-- name, sorted list of known names -> ' (did you mean "x"?)' or "" (toolzz.sync's file checks)
+_M.suggestion = suggestion
 
 -- partial: obj holds changes to a body (a patch), so nothing is required,
 -- and null removes an optional field.

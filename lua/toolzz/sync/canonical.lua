@@ -1,0 +1,121 @@
+-- toolzz.sync.canonical: canonical JSON for desired-state files, plans and
+-- reports (keys sorted bytewise, two-space indent, one trailing newline), so
+-- that the same content is the same bytes on every run and Lua version, and
+-- a compact form of the same for digests.
+local core = require "toolzz.core"
+local null = require("cjson").null
+
+local type, pairs, next, getmetatable, tostring, tonumber = type, pairs, next, getmetatable, tostring, tonumber
+local sort, concat = table.sort, table.concat
+local format, gsub, rep, byte = string.format, string.gsub, string.rep, string.byte
+local floor, huge = math.floor, math.huge
+local math_type = math.type -- nil before 5.3
+
+local _M = {}
+
+local array_mt = core.array_mt
+
+local SHORT = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape_char(c)
+  return SHORT[c] or format("\\u%04x", byte(c))
+end
+
+local function quote(s)
+  return '"' .. gsub(s, '[%c"\\]', escape_char) .. '"'
+end
+
+-- A number as JSON: integers without a fraction, others in the shortest
+-- form that reads back as the same number.
+local function number(n)
+  if n ~= n or n == huge or n == -huge then error("a number JSON cannot hold: " .. tostring(n), 0) end
+  if math_type then
+    if math_type(n) == "integer" then return format("%d", n) end
+  end
+  if n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53 then return format("%.0f", n) end
+  for digits = 14, 17 do
+    local s = format("%." .. digits .. "g", n)
+    if tonumber(s) == n then return s end
+  end
+  return format("%.17g", n)
+end
+
+-- Is t written as an array? Marked ones always; an unmarked one when it
+-- has keys 1..n only (n > 0).
+local function is_array(t)
+  if getmetatable(t) == array_mt then return true end
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in next, t do count = count + 1 end
+  return count == n
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then error("an object key that is not a string: " .. tostring(k), 0) end
+    keys[#keys + 1] = k
+  end
+  sort(keys)
+  return keys
+end
+
+-- Append the JSON of v to out; indent is nil for the compact form.
+local function write(v, out, indent, depth)
+  local t = type(v)
+  if v == null then out[#out + 1] = "null"
+  elseif t == "string" then out[#out + 1] = quote(v)
+  elseif t == "number" then out[#out + 1] = number(v)
+  elseif t == "boolean" then out[#out + 1] = v and "true" or "false"
+  elseif t == "table" then
+    if depth > 100 then error("nested too deep (a cycle?)", 0) end
+    local pad = indent and ("\n" .. rep(indent, depth + 1)) or ""
+    local close = indent and ("\n" .. rep(indent, depth)) or ""
+    local sep = indent and ": " or ":"
+    if is_array(v) then
+      if #v == 0 then out[#out + 1] = "[]" return end
+      out[#out + 1] = "["
+      for i = 1, #v do
+        out[#out + 1] = (i > 1 and "," or "") .. pad
+        write(v[i], out, indent, depth + 1)
+      end
+      out[#out + 1] = close .. "]"
+    else
+      local keys = sorted_keys(v)
+      if #keys == 0 then out[#out + 1] = "{}" return end
+      out[#out + 1] = "{"
+      for i = 1, #keys do
+        out[#out + 1] = (i > 1 and "," or "") .. pad .. quote(keys[i]) .. sep
+        write(v[keys[i]], out, indent, depth + 1)
+      end
+      out[#out + 1] = close .. "}"
+    end
+  else
+    error("a value JSON cannot hold: " .. t, 0)
+  end
+end
+
+-- doc -> canonical JSON text (two-space indent, trailing newline), or nil,
+-- message for what JSON cannot hold (a function, a cycle, NaN).
+function _M.encode(doc)
+  local out = {}
+  local ok, err = pcall(write, doc, out, "  ", 0)
+  if not ok then return nil, err end
+  out[#out + 1] = "\n"
+  return concat(out)
+end
+
+-- value -> the same canonical content without whitespace (what digests read).
+function _M.compact(value)
+  local out = {}
+  write(value, out, nil, 0)
+  return concat(out)
+end
+
+-- value -> hex SHA-256 of its compact canonical form.
+local sha256 = core.sha256
+function _M.digest(value)
+  return sha256(_M.compact(value))
+end
+
+return _M
