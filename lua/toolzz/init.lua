@@ -29,6 +29,7 @@ local _M = {
   DEFAULTS = options.DEFAULTS,
   parse_base_url = options.parse_base_url,
   new = client.new,
+  sync = require "toolzz.sync", -- desired-state files: decode, load, encode (CONTRACT Part 3)
 }
 
 client.module_groups(_M)

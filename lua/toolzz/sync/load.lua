@@ -205,7 +205,8 @@ local function check_record(kind, record, prefix, unit_id, base_dir, problems)
     else
       out.ignore = setmetatable({}, array_mt)
       for i, p in ipairs(record.ignore) do
-        local ok, hint = type(p) == "string" and p ~= "" and known_path(kind.record_schema, p)
+        local ok, hint
+        if type(p) == "string" and p ~= "" then ok, hint = known_path(kind.record_schema, p) end
         if ok then out.ignore[#out.ignore + 1] = p
         else
           problems[#problems + 1] = { path = prefix .. ".ignore[" .. i .. "]",
@@ -227,7 +228,8 @@ local function check_record(kind, record, prefix, unit_id, base_dir, problems)
   local resolved, checked = resolve(kind.record_schema, fields, prefix, base_dir, problems, kind.read_only)
   local found = validate.check_changes(kind.record_schema, checked, true, {})
   for _, p in ipairs(found) do
-    problems[#problems + 1] = { path = join(prefix, p.path), message = (p.message:gsub("of this endpoint", "of a " .. kind.name .. " record")) }
+    local message = p.message:gsub("of this endpoint", "of a " .. kind.name .. " record")
+    problems[#problems + 1] = { path = join(prefix, p.path), message = message }
   end
   for k, v in pairs(resolved) do out[k] = v end
   return out
@@ -242,7 +244,8 @@ local function check_duplicates(records, problems, keys_seen)
     if r.key then
       local other = keys_seen[r.key]
       if other then
-        problems[#problems + 1] = { path = path .. ".key", message = '"' .. r.key .. '" is the key of ' .. other .. " too: keys are unique in the file" }
+        problems[#problems + 1] = { path = path .. ".key",
+          message = '"' .. r.key .. '" is the key of ' .. other .. " too: keys are unique in the file" }
       else
         keys_seen[r.key] = path
       end
