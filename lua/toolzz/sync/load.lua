@@ -139,6 +139,10 @@ local function resolve(spec, obj, prefix, base_dir, problems, read_only)
       else
         problems[#problems + 1] = { path = path, message = why or SECRET_HINT }
       end
+    elseif field and field.type == "array" and is_array(v) then
+      local list = setmetatable({}, array_mt) -- written as an array again, even when empty
+      for i = 1, #v do list[i] = v[i] end
+      resolved[k], checked[k] = list, list
     elseif field and field.type == "object" and is_object(v) then
       resolved[k], checked[k] = resolve(field, v, path, base_dir, problems)
     elseif field and TEXT_TYPES[field.type] and is_object(v) and v.file ~= nil then
