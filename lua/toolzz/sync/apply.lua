@@ -15,6 +15,7 @@ local errors = require "toolzz.errors"
 local kinds = require "toolzz.sync.kinds"
 local load = require "toolzz.sync.load"
 local diff = require "toolzz.sync.diff"
+local patch = require "toolzz.patch"
 local planner = require "toolzz.sync.plan"
 
 local type, ipairs, pairs, setmetatable, pcall, tostring, tonumber =
@@ -182,10 +183,14 @@ local function stale_check(client, plan, concurrency)
     .. ": make a new plan", { op = "sync.apply", records = stale })
 end
 
--- An error as the report shows it.
-local function error_entry(err)
-  if type(err) ~= "table" then return { kind = "config", message = tostring(err) } end
-  return { kind = err.kind, status = err.status, message = err.message, request_id = err.request_id }
+-- An error as the report shows it, scrubbed of every secret value this
+-- apply handled (a server may echo another record's token in an error).
+local function error_entry(err, secret_values)
+  if type(err) ~= "table" then return { kind = "config", message = errors.scrub(tostring(err), secret_values) } end
+  local message, request_id = err.message, err.request_id
+  if type(message) == "string" then message = errors.scrub(message, secret_values) end
+  if type(request_id) == "string" then request_id = errors.scrub(request_id, secret_values) end
+  return { kind = err.kind, status = err.status, message = message, request_id = request_id }
 end
 
 -- A copy of a create's fields with its secret references' values in.
@@ -222,11 +227,15 @@ local function write_all(client, plan, secrets, opts)
     entries[i] = { unit = c.unit, kind = c.kind, key = c.key, action = c.action, id = c.id }
     if c.action == "update" then updates[#updates + 1] = i else creates[#creates + 1] = i end
   end
+  local secret_values = {} -- every secret value sent or read back, to scrub errors of
+  for _, values in pairs(secrets) do
+    for _, v in pairs(values) do secret_values[#secret_values + 1] = v end
+  end
   local function finish(i, outcome, err, id)
     local e = entries[i]
     e.outcome = outcome
     if id then e.id = id end
-    if err then e.error = error_entry(err) end
+    if err then e.error = error_entry(err, secret_values) end
     done = done + 1
     if opts.on_progress then pcall(opts.on_progress, done, total, i, e) end
   end
@@ -244,6 +253,7 @@ local function write_all(client, plan, secrets, opts)
       local kind = kinds[c.kind]
       local r = read_results and read_results[w] or { err = err }
       local body = r.res and unchanged_since_plan(c, kind, r.res)
+      if body then patch.secrets_of(kind.schema, body, secret_values) end
       if r.err then
         finish(i, "failed", r.err)
       elseif not body then
