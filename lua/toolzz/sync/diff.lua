@@ -169,14 +169,32 @@ function _M.diff(kind, record, body, update_secrets)
   return out
 end
 
+-- fields without the nulls the spec does not allow (an optional field set
+-- to null is a field a create leaves out), objects copied.
+local function without_nulls(spec, fields)
+  local out = {}
+  for name, value in pairs(fields) do
+    local field = spec.fields[name]
+    if value == null and field and not field.nullable then -- luacheck: ignore 542
+      -- left out
+    elseif field and field.type == "object" and type(value) == "table" then
+      out[name] = without_nulls(field, value)
+    else
+      out[name] = value
+    end
+  end
+  return out
+end
+
 -- A file record of kind in unit -> the fields a create sends: the record's
--- fields (key, id, ignore and note left out), the unit's id, secrets as
--- their references.
+-- fields (key, id, ignore and note left out; null on a field that cannot
+-- be null left out), the unit's id, secrets as their references.
 function _M.create_fields(kind, record, unit_id)
   local fields = {}
   for name, value in pairs(record) do
     if not kinds.RESERVED[name] then fields[name] = value end
   end
+  fields = without_nulls(kind.create_schema, fields)
   fields[kind.unit_field] = unit_id
   return fields
 end
