@@ -94,7 +94,7 @@ function _M.new(opts)
   end)
   local sync = {} -- client.sync.plan / apply / export (toolzz.sync)
   for _, verb in ipairs { "plan", "apply", "export" } do
-    sync[verb] = method(sync, function(a, b) return require("toolzz.sync")[verb](client, a, b) end)
+    sync[verb] = method(sync, function(a, b) return require("toolzz.sync." .. verb)[verb](client, a, b) end)
   end
   client.sync = sync
   private[client] = state

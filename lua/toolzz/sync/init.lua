@@ -1,8 +1,9 @@
 -- toolzz.sync: integrations as code (CONTRACT Part 3). Module functions
 -- read, check and write desired-state files; a client's `sync` group
--- (client.sync.plan / apply / export, built in toolzz.client) talks to the
--- API. Each piece is its own file taking and returning plain tables:
--- load (file -> desired), match, diff, plan, apply, export, canonical.
+-- (client.sync.plan / apply / export: toolzz.sync.plan, .apply, .export,
+-- built in toolzz.client) talks to the API. Each piece is its own file
+-- taking and returning plain tables: load (file -> desired), match, diff,
+-- plan, apply, export, canonical.
 local load = require "toolzz.sync.load"
 local canonical = require "toolzz.sync.canonical"
 
@@ -16,17 +17,5 @@ _M.load = load.load
 _M.encode = canonical.encode
 -- toolzz.sync.check(desired, base_dir) -> the checked copy, or nil, validation error
 _M.check = load.check
-
--- The client methods: client.sync.plan(desired, opts), .apply(plan_or_desired, opts), .export(unit_ids, opts).
-function _M.plan(client, desired, opts)
-  local plan, err = require("toolzz.sync.plan").plan(client, desired, opts)
-  return plan, err
-end
-function _M.apply(client, input, opts)
-  return require("toolzz.sync.apply").apply(client, input, opts)
-end
-function _M.export(client, unit_ids, opts)
-  return require("toolzz.sync.export").export(client, unit_ids, opts)
-end
 
 return _M
