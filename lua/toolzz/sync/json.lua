@@ -8,7 +8,7 @@ local null = require("cjson").null
 
 local byte, sub, find, char, format = string.byte, string.sub, string.find, string.char, string.format
 local concat = table.concat
-local tonumber, setmetatable, floor = tonumber, setmetatable, math.floor
+local tonumber, setmetatable, floor, type = tonumber, setmetatable, math.floor, type
 local tointeger = math.tointeger -- nil before 5.3
 
 local _M = {}
@@ -40,10 +40,17 @@ local function where(text, pos)
   return "line " .. line .. ", column " .. (pos - start + 1)
 end
 
--- A path with a key or a 1-based index added: units[1].calcom[2].title
-local function join_key(path, key)
-  if path == "" then return key end
-  return path .. "." .. key
+-- The path of the value being read, from the stack of keys (strings) and
+-- 1-based indexes (numbers) above it: units[1].calcom[2].title. Built only
+-- when a problem is reported.
+local function path_of(stack, n)
+  local parts = {}
+  for i = 1, n do
+    local step = stack[i]
+    if type(step) == "number" then parts[#parts + 1] = "[" .. step .. "]"
+    else parts[#parts + 1] = (#parts > 0 and "." or "") .. step end
+  end
+  return concat(parts)
 end
 
 -- text -> value, duplicates | nil, message. duplicates is a list of
@@ -54,6 +61,7 @@ function _M.decode(text)
   if not core.utf8_valid(text) then return nil, "the file is not valid UTF-8 text" end
   local pos = 1
   local duplicates = {}
+  local stack = {} -- keys and indexes from the root to the value being read
   local fail -- set by error(): a message
 
   local function stop(message)
@@ -122,7 +130,7 @@ function _M.decode(text)
 
   local read_value
 
-  local function read_object(path, depth)
+  local function read_object(depth)
     pos = pos + 1
     local obj, seen = {}, {}
     skip()
@@ -134,10 +142,10 @@ function _M.decode(text)
       if byte(text, pos) ~= 58 then stop("expected ':' after a key") end
       pos = pos + 1
       skip()
-      local kpath = join_key(path, key)
-      local value = read_value(kpath, depth + 1)
+      stack[depth] = key
+      local value = read_value(depth + 1)
       if seen[key] then
-        duplicates[#duplicates + 1] = { path = kpath,
+        duplicates[#duplicates + 1] = { path = path_of(stack, depth),
           message = 'the key "' .. key .. '" appears more than once in this object (only one can count): remove the others' }
       else
         seen[key] = true
@@ -152,7 +160,7 @@ function _M.decode(text)
     end
   end
 
-  local function read_array(path, depth)
+  local function read_array(depth)
     pos = pos + 1
     local arr = setmetatable({}, array_mt)
     skip()
@@ -160,7 +168,8 @@ function _M.decode(text)
     local n = 0
     while true do
       n = n + 1
-      arr[n] = read_value(path .. "[" .. n .. "]", depth + 1)
+      stack[depth] = n
+      arr[n] = read_value(depth + 1)
       skip()
       local c = byte(text, pos)
       if c == 93 then pos = pos + 1 return arr end
@@ -170,11 +179,11 @@ function _M.decode(text)
     end
   end
 
-  function read_value(path, depth)
+  function read_value(depth)
     if depth > MAX_DEPTH then stop("nested more than " .. MAX_DEPTH .. " levels deep") end
     local c = byte(text, pos)
-    if c == 123 then return read_object(path, depth) end
-    if c == 91 then return read_array(path, depth) end
+    if c == 123 then return read_object(depth) end
+    if c == 91 then return read_array(depth) end
     if c == 34 then return read_string() end
     if c == 45 or (c and c >= 48 and c <= 57) then return read_number() end
     if find(text, "^true", pos) then pos = pos + 4 return true end
@@ -186,7 +195,7 @@ function _M.decode(text)
 
   local ok, value = pcall(function()
     skip()
-    local v = read_value("", 1)
+    local v = read_value(1)
     skip()
     if pos <= #text then stop("more text after the JSON value") end
     return v
