@@ -206,3 +206,33 @@ describe("sync plan", function()
     assert.equals(500, err.status)
   end)
 end)
+
+describe("sync plan inside nginx #no_valgrind", function()
+  local R = require "openresty.harness"
+  local gateway
+
+  lazy_setup(function()
+    local out, code = R.ctl("restart")
+    assert(code == 0, "cannot start the gateway: " .. out)
+    gateway = R.gateway_env()
+    assert(gateway, "ctl env gave no address")
+  end)
+
+  lazy_teardown(function() R.ctl("stop") end)
+
+  it("plans through the cosocket transport: the same plan, checksum included, as plain Lua", function()
+    S.reset()
+    local client = H.client()
+    local id = assert(client.calcom.create(H.calcom_create_body { title = "Ngx" })).id
+    assert(client.gcal.create(H.gcal_body { name = "Unmanaged fn" }))
+    local d = desired { { unit = UNIT, calcom = { calcom_record("n", { id = id, title = "Ngx", prompt = "from nginx" }),
+                                                  calcom_record("c", { title = "Created" }) } } }
+    local here = assert(client.sync.plan(d))
+    local answer = R.post(gateway, "/call", { op = "sync.plan", args = { d },
+      options = { base_url = H.env.http_url, converflow_url = H.env.cf_http_url, retries = 0, timeout = 5 } })
+    assert.is_true(answer.ok, require("cjson").encode(answer.error or {}))
+    assert.equals("ngx", answer.transport)
+    assert.same({ create = 1, update = 1, unchanged = 0, unmanaged = 1, failed = 0 }, answer.result.summary)
+    assert.equals(here.checksum, answer.result.checksum)
+  end)
+end)
