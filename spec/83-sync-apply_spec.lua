@@ -3,6 +3,7 @@
 -- outcomes (applied, failed, skipped, unknown), creates never re-sent, and
 -- apply followed by plan showing no change.
 local H = require "helpers"
+local toolzz = require "toolzz"
 
 local S = H.stand_in
 local UNIT = H.UNIT
@@ -76,6 +77,25 @@ describe("sync apply", function()
     assert.equals("changed 1", assert(client.calcom.get(report.changes[1].id)).prompt)
     local again = assert(client.sync.plan(d))
     assert.same({ create = 0, update = 0, unchanged = 3, unmanaged = 0, failed = 0 }, again.summary)
+  end)
+
+  it("applies a plan saved as JSON and read back with lua-cjson (empty arrays become {}): same checksum", function()
+    local cjson = require "cjson"
+    local d = n_updates(client, 2)
+    table.insert(d.units[1].calcom, new_record("fresh", { title = "Fresh", prompt = "a/b \"q\" \n é" }))
+    local plan = assert(client.sync.plan(d))
+    assert.equals(0, #plan.failed) -- an empty list, written as [] and read back as {}
+    local text = assert(toolzz.sync.encode(plan))
+    local saved = cjson.decode(text)
+    local report = assert(client.sync.apply(saved, { checksum = plan.checksum }))
+    assert.is_true(report.ok)
+    assert.equals(3, report.summary.applied)
+    local again = assert(client.sync.plan(d))
+    assert.equals(0, #again.changes)
+    -- and the same through cjson's own encoder
+    local d2 = n_updates(client, 1)
+    local plan2 = assert(client.sync.plan(d2))
+    assert.is_true(assert(client.sync.apply(cjson.decode(cjson.encode(plan2)), { checksum = plan2.checksum })).ok)
   end)
 
   it("refuses a saved plan whose record changed since, with zero writes", function()

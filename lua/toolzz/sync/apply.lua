@@ -26,6 +26,7 @@ local getenv = os.getenv
 
 local _M = {}
 
+local by_name = kinds.by_name
 local array_mt = core.array_mt
 _M.DEFAULT_CONCURRENCY = 4
 
@@ -45,8 +46,8 @@ local function plan_shape_problem(plan)
   end
   if type(plan.summary) ~= "table" then return "the plan has no summary" end
   for i, c in ipairs(plan.changes) do
-    local kind = type(c) == "table" and kinds[c.kind]
-    if not kind or type(kind) ~= "table" or not kind.ops or type(c.unit) ~= "string" or type(c.key) ~= "string" then
+    local kind = type(c) == "table" and by_name[c.kind]
+    if not kind or type(c.unit) ~= "string" or type(c.key) ~= "string" then
       return "changes[" .. i .. "] is not a change of this toolzz"
     end
     if c.action == "update" then
@@ -81,7 +82,7 @@ local function resolve_secrets(changes)
     end
   end
   for _, c in ipairs(changes) do
-    local kind, values = kinds[c.kind], {}
+    local kind, values = by_name[c.kind], {}
     local where = c.unit .. " " .. c.kind .. " " .. c.key
     if c.action == "create" then
       for i, path in ipairs(kind.secret_paths) do
@@ -145,7 +146,7 @@ end
 local function stale_check(client, plan, concurrency)
   local items, what, listed = {}, {}, {}
   for _, c in ipairs(plan.changes) do
-    local kind = kinds[c.kind]
+    local kind = by_name[c.kind]
     if c.action == "update" then
       items[#items + 1] = { kind.ops.get, c.id }
       what[#what + 1] = c
@@ -161,7 +162,7 @@ local function stale_check(client, plan, concurrency)
   local stale, names = {}, {}
   for i, result in ipairs(results) do
     local w = what[i]
-    local kind = kinds[w.kind]
+    local kind = by_name[w.kind]
     if result.err and not (result.err.status == 404 and not w.list) then return result.err end
     if w.list then
       local present = {}
@@ -244,13 +245,13 @@ local function write_all(client, plan, secrets, opts)
     for j = first, math.min(first + concurrency - 1, #updates) do
       local c = plan.changes[updates[j]]
       wave[#wave + 1] = updates[j]
-      reads[#reads + 1] = { kinds[c.kind].ops.get, c.id }
+      reads[#reads + 1] = { by_name[c.kind].ops.get, c.id }
     end
     local read_results, err = client.batch(reads, { concurrency = concurrency })
     local puts, put_index = {}, {}
     for w, i in ipairs(wave) do
       local c = plan.changes[i]
-      local kind = kinds[c.kind]
+      local kind = by_name[c.kind]
       local r = read_results and read_results[w] or { err = err }
       local body = r.res and unchanged_since_plan(c, kind, r.res)
       if body then patch.secrets_of(kind.schema, body, secret_values) end
@@ -275,7 +276,7 @@ local function write_all(client, plan, secrets, opts)
     local items = {}
     for j, i in ipairs(creates) do
       local c = plan.changes[i]
-      local kind = kinds[c.kind]
+      local kind = by_name[c.kind]
       items[j] = { kind.ops.create, create_body(kind, c.fields, secrets[c]) }
     end
     local results, err = client.batch(items, { concurrency = concurrency })

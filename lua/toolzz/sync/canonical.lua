@@ -60,7 +60,9 @@ local function sorted_keys(t)
   return keys
 end
 
--- Append the JSON of v to out; indent is nil for the compact form.
+-- Append the JSON of v to out; indent is nil for the compact form, where
+-- an empty table is [] whether it is marked or not (a plan read back with
+-- lua-cjson has {} where it had [], and must keep its checksum).
 local function write(v, out, indent, depth)
   local t = type(v)
   if v == null then out[#out + 1] = "null"
@@ -72,6 +74,7 @@ local function write(v, out, indent, depth)
     local pad = indent and ("\n" .. rep(indent, depth + 1)) or ""
     local close = indent and ("\n" .. rep(indent, depth)) or ""
     local sep = indent and ": " or ":"
+    if not indent and next(v) == nil then out[#out + 1] = "[]" return end
     if is_array(v) then
       if #v == 0 then out[#out + 1] = "[]" return end
       out[#out + 1] = "["

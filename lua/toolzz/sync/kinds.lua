@@ -48,6 +48,7 @@ end
 -- Every kind, in catalogue order, with what the sync pieces read: the
 -- record schema, its secret paths (lists and dotted), create-only names.
 _M.list = {}
+_M.by_name = {} -- name -> kind, for names read from outside (a saved plan)
 for _, kind in ipairs(operations.kinds) do
   local spec, create_only = record_schema(kind)
   validate.compile(kind.schema)
@@ -67,6 +68,7 @@ for _, kind in ipairs(operations.kinds) do
     read_only = read_only, secret_paths = paths, secret_names = dotted_paths, create_only = create_only,
   }
   _M.list[#_M.list + 1] = entry
+  _M.by_name[kind.name] = entry
   _M[kind.name] = entry
 end
 

@@ -171,7 +171,7 @@ function _M.plan(client, desired, opts)
   local lists
   lists, err = _M.read_lists(client, checked, opts)
   if not lists then return nil, err end
-  return _M.build(checked, lists, opts), nil, checked
+  return _M.build(checked, lists, opts)
 end
 
 return _M
