@@ -180,6 +180,20 @@ describe("sync file", function()
     assert.equals(before, S.stats().requests)
   end)
 
+  it("reads a caller's desired table raw (no metamethod of theirs runs) and refuses what JSON cannot hold", function()
+    local trap = setmetatable({}, { __index = function() error("__index ran") end,
+      __pairs = function() error("__pairs ran") end, __len = function() error("__len ran") end })
+    local units = setmetatable({ { unit = UNIT, gcal = { { key = "g", outputs = { { property = "p", f = print } } } } } },
+      getmetatable(trap))
+    local doc, err = sync.check(setmetatable({ toolzz = 1, units = units }, getmetatable(trap)))
+    assert.is_nil(doc)
+    assert.equals("validation", err.kind)
+    assert.matches("cannot be written as JSON", err.fields[1].message)
+    local ok = assert(sync.check(setmetatable({ toolzz = 1, units = setmetatable({ { unit = UNIT } }, getmetatable(trap)) },
+      getmetatable(trap))))
+    assert.equals(UNIT, ok.units[1].unit)
+  end)
+
   it("load: a missing file is a config error", function()
     local doc, err = sync.load("/nonexistent/desired.json")
     assert.is_nil(doc)

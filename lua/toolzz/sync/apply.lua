@@ -17,9 +17,10 @@ local load = require "toolzz.sync.load"
 local diff = require "toolzz.sync.diff"
 local patch = require "toolzz.patch"
 local planner = require "toolzz.sync.plan"
+local raw_copy = require("toolzz.options").raw_copy
 
-local type, ipairs, pairs, setmetatable, pcall, tostring, tonumber =
-  type, ipairs, pairs, setmetatable, pcall, tostring, tonumber
+local type, ipairs, pairs, setmetatable, pcall, tostring, tonumber, rawget =
+  type, ipairs, pairs, setmetatable, pcall, tostring, tonumber, rawget
 local ceil, max = math.ceil, math.max
 local concat = table.concat
 local getenv = os.getenv
@@ -302,8 +303,10 @@ function _M.apply(client, input, opts)
   if type(input) ~= "table" then
     return refuse("validation", "apply takes a plan or a desired table, got " .. type(input))
   end
-  local plan, saved = input, input.toolzz_plan ~= nil
+  local plan
+  local saved = rawget(input, "toolzz_plan") ~= nil
   if saved then
+    plan = raw_copy(input) -- read raw: no metamethod of the caller's runs
     local problem = plan_shape_problem(plan)
     if problem then return nil, errors.new("validation", "not a plan: " .. problem, { op = "sync.apply",
       fields = { { path = "", message = problem } } }) end

@@ -9,9 +9,11 @@ local errors = require "toolzz.errors"
 local validate = require "toolzz.validate"
 local kinds = require "toolzz.sync.kinds"
 local json = require "toolzz.sync.json"
+local canonical = require "toolzz.sync.canonical"
+local raw_copy = require("toolzz.options").raw_copy
 
-local type, pairs, ipairs, next, tostring, setmetatable, getmetatable, math_floor =
-  type, pairs, ipairs, next, tostring, setmetatable, getmetatable, math.floor
+local type, pairs, ipairs, next, tostring, setmetatable, getmetatable, pcall, math_floor =
+  type, pairs, ipairs, next, tostring, setmetatable, getmetatable, pcall, math.floor
 local sort = table.sort
 local find, sub, match = string.find, string.sub, string.match
 local open = io.open
@@ -327,6 +329,7 @@ end
 -- found before (a repeated JSON key).
 function _M.check(doc, base_dir, problems)
   problems = problems or {}
+  doc = raw_copy(doc) -- no __index, __pairs or __len of a caller's runs
   if not is_object(doc) then
     problems[#problems + 1] = { path = "", message = "the file must hold a JSON object, got " .. type_of(doc) }
     return nil, errors.validation(problems)
@@ -363,6 +366,10 @@ function _M.check(doc, base_dir, problems)
       local u = check_unit(unit, "units[" .. i .. "]", base_dir, problems, keys_seen, units_seen)
       if u then out.units[#out.units + 1] = u end
     end
+  end
+  if #problems == 0 then
+    local ok, why = pcall(canonical.compact, out) -- a function, a cycle, NaN: what no file can hold
+    if not ok then problems[#problems + 1] = { path = "", message = "cannot be written as JSON: " .. tostring(why) } end
   end
   if #problems > 0 then return nil, errors.validation(problems) end
   return out
