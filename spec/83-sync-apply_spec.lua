@@ -156,6 +156,26 @@ describe("sync apply", function()
     assert.is_true(assert(client.sync.apply(d5)).ok)
   end)
 
+  it("the default limit is ceil(30 %) of the matched records above 16 of them", function()
+    local planner = require "toolzz.sync.plan"
+    local function synthetic(updates, unchanged)
+      local plan = { toolzz_plan = 1, desired = "x", failed = {}, unmanaged = {}, notes = {}, unmatched = {}, changes = {},
+        summary = { create = 0, update = updates, unchanged = unchanged, unmanaged = 0, failed = 0 } }
+      for i = 1, updates do
+        plan.changes[i] = { unit = UNIT, kind = "calcom", key = "k" .. i, action = "update", adopted = false,
+          id = string.format("3a6f1f5e-8a2c-4d3e-9f10-%012d", i), fingerprint = "f", diff = { { path = "prompt", new = "p" } } }
+      end
+      plan.checksum = planner.checksum(plan)
+      return plan
+    end
+    local _, err = client.sync.apply(synthetic(7, 13)) -- 20 matched: limit 6
+    assert.equals("unsafe", err.kind)
+    assert.equals(6, err.limit)
+    _, err = client.sync.apply(synthetic(6, 14)) -- within the limit: on to the re-reads, which find nothing
+    assert.equals("stale", err.kind)
+    assert.equals(0, S.writes())
+  end)
+
   it("refuses a plan whose unit looks wrong unless forced, and failed matches always", function()
     assert(client.calcom.create(H.calcom_create_body { title = "Theirs" }))
     local d = desired { { unit = UNIT, calcom = { new_record("mine", { title = "Mine" }) } } }
