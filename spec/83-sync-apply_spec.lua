@@ -156,6 +156,16 @@ describe("sync apply", function()
     assert.is_true(assert(client.sync.apply(d5)).ok)
   end)
 
+  it("refuses bad options before anything is read or written", function()
+    local d = n_updates(client, 1)
+    local requests = S.stats().requests
+    for _, opts in ipairs { { concurrency = 0 }, { concurrency = 1.5 }, { concurrency = "4" }, { on_progress = 1 }, 7 } do
+      local report, err = client.sync.apply(d, opts)
+      refused("config", report, err)
+    end
+    assert.equals(requests, S.stats().requests)
+  end)
+
   it("the default limit is ceil(30 %) of the matched records above 16 of them", function()
     local planner = require "toolzz.sync.plan"
     local function synthetic(updates, unchanged)

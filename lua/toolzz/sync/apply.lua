@@ -300,6 +300,13 @@ end
 function _M.apply(client, input, opts)
   if opts ~= nil and type(opts) ~= "table" then return refuse("config", "opts must be a table, got " .. type(opts)) end
   opts = opts or {}
+  local c = opts.concurrency
+  if c ~= nil and (type(c) ~= "number" or c < 1 or c > 256 or c ~= math.floor(c)) then
+    return refuse("config", "concurrency must be a whole number from 1 to 256")
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    return refuse("config", "on_progress must be a function")
+  end
   if type(input) ~= "table" then
     return refuse("validation", "apply takes a plan or a desired table, got " .. type(input))
   end
