@@ -143,6 +143,18 @@ describe("sync plan", function()
     assert.same({ { unit = UNIT, kind = "calcom", reason = "unexpected-shape", paths = { "[1].id" } } }, plan.failed)
   end)
 
+  it("survives hostile list items: ids that are not strings, titles that are not strings", function()
+    local weird = "4a6f1f5e-8a2c-4d3e-9f10-aabbccddee04"
+    S.faults { { body = '{"data":[{"id":5},{"id":""},{"id":[1]},{"id":"' .. weird .. '","title":{"a":1}}]}' } }
+    local plan = assert(client.sync.plan(desired { { unit = UNIT, calcom = { calcom_record("t", { title = "T" }) } } },
+      { concurrency = 1 }))
+    local paths = {}
+    for _, f in ipairs(plan.failed) do paths[#paths + 1] = f.reason .. " " .. f.paths[1] end
+    assert.same({ "unexpected-shape [1].id", "unexpected-shape [2].id", "unexpected-shape [3].id" }, paths)
+    assert.same({ { unit = UNIT, kind = "calcom", id = weird, title = null } }, plan.unmanaged)
+    assert.equals(1, plan.summary.create)
+  end)
+
   it("compares like patch: iconFileId \"\" is null, outputs without server ids, googleUser on the file's keys", function()
     local body = H.gcal_body { name = "Cmp", iconFileId = "",
       outputs = { { id = "11111111-2222-4333-8444-555555555555", customFunctionId = "x-1",
