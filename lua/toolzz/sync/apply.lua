@@ -31,6 +31,7 @@ local by_name = kinds.by_name
 local array_mt = core.array_mt
 _M.DEFAULT_CONCURRENCY = 4
 
+-- kind, message, extra fields -> nil, an error of sync.apply
 local function refuse(kind, message, extra)
   extra = extra or {}
   extra.op = "sync.apply"
@@ -67,6 +68,7 @@ end
 -- value; or nil, a config error naming every reference that cannot be read.
 local function resolve_secrets(changes)
   local resolved, problems = {}, {}
+  -- a reference ({ env } / { file }) -> its value, or nil (the problem noted)
   local function value_of(ref, where)
     if type(ref) ~= "table" then return nil end
     if ref.env then
@@ -233,6 +235,7 @@ local function write_all(client, plan, secrets, opts)
   for _, values in pairs(secrets) do
     for _, v in pairs(values) do secret_values[#secret_values + 1] = v end
   end
+  -- record the i-th change's outcome (and error, new id); tell on_progress
   local function finish(i, outcome, err, id)
     local e = entries[i]
     e.outcome = outcome

@@ -16,10 +16,12 @@ local _M = {}
 local array_mt = core.array_mt
 
 local SHORT = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+-- a character that JSON escapes -> its escape
 local function escape_char(c)
   return SHORT[c] or format("\\u%04x", byte(c))
 end
 
+-- a string -> its JSON form, quoted
 local function quote(s)
   return '"' .. gsub(s, '[%c"\\]', escape_char) .. '"'
 end
@@ -50,6 +52,7 @@ local function is_array(t)
   return count == n
 end
 
+-- an object -> its keys, sorted bytewise (each must be a string)
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do
@@ -115,8 +118,8 @@ function _M.compact(value)
   return concat(out)
 end
 
--- value -> hex SHA-256 of its compact canonical form.
 local sha256 = core.sha256
+-- value -> hex SHA-256 of its compact canonical form.
 function _M.digest(value)
   return sha256(_M.compact(value))
 end

@@ -120,6 +120,7 @@ local function ignored(ignore, path)
   return false
 end
 
+-- a dotted prefix and a name -> the dotted path
 local function join(prefix, name)
   if prefix == "" then return name end
   return prefix .. "." .. name

@@ -64,15 +64,18 @@ function _M.decode(text)
   local stack = {} -- keys and indexes from the root to the value being read
   local fail -- set by error(): a message
 
+  -- end the read with message, at the current position
   local function stop(message)
     fail = where(text, pos) .. ": " .. message
     error(fail, 0)
   end
 
+  -- move past whitespace
   local function skip()
     pos = find(text, "[^ \t\r\n]", pos) or #text + 1
   end
 
+  -- the string at pos (escapes decoded); pos moves past it
   local function read_string()
     local parts, start = {}, pos + 1
     local i = start
@@ -114,6 +117,7 @@ function _M.decode(text)
     end
   end
 
+  -- the number at pos (an integer where 5.3+ has them); pos moves past it
   local function read_number()
     local s, e = find(text, "^-?%d+", pos)
     if not s or find(text, "^-?0%d", pos) then stop("bad number") end
@@ -130,6 +134,7 @@ function _M.decode(text)
 
   local read_value
 
+  -- the object at pos; a repeated key is noted, its first value kept
   local function read_object(depth)
     pos = pos + 1
     local obj, seen = {}, {}
@@ -160,6 +165,7 @@ function _M.decode(text)
     end
   end
 
+  -- the array at pos, marked as an array
   local function read_array(depth)
     pos = pos + 1
     local arr = setmetatable({}, array_mt)
@@ -179,6 +185,7 @@ function _M.decode(text)
     end
   end
 
+  -- any value at pos, depth levels down
   function read_value(depth)
     if depth > MAX_DEPTH then stop("nested more than " .. MAX_DEPTH .. " levels deep") end
     local c = byte(text, pos)

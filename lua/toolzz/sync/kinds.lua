@@ -39,6 +39,7 @@ local function record_schema(kind)
   return validate.compile({ name = kind.name, title = kind.schema.title, fields = fields }), create_only
 end
 
+-- { "a", "b" } -> "a.b"
 local function dotted(path)
   local s = path[1]
   for i = 2, #path do s = s .. "." .. path[i] end

@@ -32,6 +32,7 @@ for _, kind in ipairs(kinds.list) do UNIT_FIELDS[#UNIT_FIELDS + 1] = kind.name e
 sort(UNIT_FIELDS)
 local SAFETY_FIELDS = { "maxUpdates" }
 
+-- a list -> a set of its values
 local function set_of(list)
   local s = {}
   for _, v in ipairs(list) do s[v] = true end
@@ -39,17 +40,20 @@ local function set_of(list)
 end
 local TOP_SET, UNIT_SET, SAFETY_SET = set_of(TOP_FIELDS), set_of(UNIT_FIELDS), set_of(SAFETY_FIELDS)
 
+-- a dotted prefix and a name -> the dotted path
 local function join(prefix, name)
   if prefix == "" then return name end
   return prefix .. "." .. name
 end
 
+-- is v a table that reads as a JSON object (empty included)?
 local function is_object(v)
   if type(v) ~= "table" or getmetatable(v) == array_mt then return false end
   local k = next(v)
   return k == nil or type(k) == "string"
 end
 
+-- is v a table that reads as a JSON array (marked, or integer keys only)?
 local function is_array(v)
   if type(v) ~= "table" then return false end
   if getmetatable(v) == array_mt then return true end
@@ -59,6 +63,7 @@ local function is_array(v)
   return true
 end
 
+-- v's JSON type, for messages
 local function type_of(v)
   if v == null then return "null" end
   if is_array(v) and next(v) ~= nil then return "array" end

@@ -18,6 +18,7 @@ local _M = {}
 local array_mt = core.array_mt
 _M.DEFAULT_CONCURRENCY = 8
 
+-- a new empty table written as a JSON array
 local function array()
   return setmetatable({}, array_mt)
 end
