@@ -7,7 +7,7 @@ local null = require("cjson").null
 
 local type, pairs, next, getmetatable, tostring, tonumber = type, pairs, next, getmetatable, tostring, tonumber
 local sort, concat = table.sort, table.concat
-local format, gsub, rep, byte = string.format, string.gsub, string.rep, string.byte
+local format, gsub, rep, byte, find = string.format, string.gsub, string.rep, string.byte, string.find
 local floor, huge = math.floor, math.huge
 local math_type = math.type -- nil before 5.3
 
@@ -21,9 +21,25 @@ local function escape_char(c)
   return SHORT[c] or format("\\u%04x", byte(c))
 end
 
--- a string -> its JSON form, quoted
+-- a string -> its JSON form, quoted (most strings need no escape: no copy)
 local function quote(s)
+  if not find(s, '[%c"\\]') then return '"' .. s .. '"' end
   return '"' .. gsub(s, '[%c"\\]', escape_char) .. '"'
+end
+
+-- Object keys repeat (field names): their quoted forms, kept (up to
+-- KEYS_KEPT of them; then the cache starts again).
+local KEYS_KEPT = 512
+local quoted_keys, keys_kept = {}, 0
+local function quote_key(k)
+  local q = quoted_keys[k]
+  if not q then
+    q = quote(k)
+    if keys_kept >= KEYS_KEPT then quoted_keys, keys_kept = {}, 0 end
+    quoted_keys[k] = q
+    keys_kept = keys_kept + 1
+  end
+  return q
 end
 
 -- A number as JSON: integers without a fraction, others in the shortest
@@ -82,7 +98,7 @@ local function write(v, out, indent, depth)
       if #v == 0 then out[#out + 1] = "[]" return end
       out[#out + 1] = "["
       for i = 1, #v do
-        out[#out + 1] = (i > 1 and "," or "") .. pad
+        out[#out + 1] = i > 1 and ("," .. pad) or pad
         write(v[i], out, indent, depth + 1)
       end
       out[#out + 1] = close .. "]"
@@ -91,7 +107,9 @@ local function write(v, out, indent, depth)
       if #keys == 0 then out[#out + 1] = "{}" return end
       out[#out + 1] = "{"
       for i = 1, #keys do
-        out[#out + 1] = (i > 1 and "," or "") .. pad .. quote(keys[i]) .. sep
+        out[#out + 1] = i > 1 and ("," .. pad) or pad
+        out[#out + 1] = quote_key(keys[i])
+        out[#out + 1] = sep
         write(v[keys[i]], out, indent, depth + 1)
       end
       out[#out + 1] = close .. "}"

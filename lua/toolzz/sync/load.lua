@@ -150,6 +150,8 @@ local function resolve(spec, obj, prefix, base_dir, problems, read_only)
       local list = setmetatable({}, array_mt) -- written as an array again, even when empty
       for i = 1, #v do list[i] = v[i] end
       resolved[k], checked[k] = list, list
+      local ok, why = pcall(canonical.compact, list) -- its items are not checked by the schema
+      if not ok then problems[#problems + 1] = { path = path, message = "cannot be written as JSON: " .. tostring(why) } end
     elseif field and field.type == "object" and is_object(v) then
       resolved[k], checked[k] = resolve(field, v, path, base_dir, problems)
     elseif field and TEXT_TYPES[field.type] and is_object(v) and v.file ~= nil then
@@ -352,7 +354,7 @@ function _M.check(doc, base_dir, problems)
       unknown_keys(doc.safety, SAFETY_SET, SAFETY_FIELDS, "safety", problems)
       local m = doc.safety.maxUpdates
       if m ~= nil then
-        if type(m) ~= "number" or m < 0 or m ~= math_floor(m) then
+        if type(m) ~= "number" or m < 0 or m ~= math_floor(m) or m >= 2 ^ 53 then
           problems[#problems + 1] = { path = "safety.maxUpdates", message = "must be a whole number, 0 or more" }
         else
           out.safety = { maxUpdates = m }
@@ -371,10 +373,6 @@ function _M.check(doc, base_dir, problems)
       local u = check_unit(unit, "units[" .. i .. "]", base_dir, problems, keys_seen, units_seen)
       if u then out.units[#out.units + 1] = u end
     end
-  end
-  if #problems == 0 then
-    local ok, why = pcall(canonical.compact, out) -- a function, a cycle, NaN: what no file can hold
-    if not ok then problems[#problems + 1] = { path = "", message = "cannot be written as JSON: " .. tostring(why) } end
   end
   if #problems > 0 then return nil, errors.validation(problems) end
   return out
