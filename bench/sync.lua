@@ -82,7 +82,7 @@ ratio("plan 500 units (1,000 lists, 10 ms each)", function(c)
 end)
 
 -- apply of 1,000 updates
-local ids = seed(10, 50) -- 10 units x 50 Cal.com (and 50 functions, unmanaged)
+local ids = seed(10, 100) -- 10 units x 100 Cal.com (and 100 functions, unmanaged)
 local fast = client()
 local desired = { toolzz = 1, units = {} }
 for u, id in ipairs(ids) do
@@ -95,14 +95,14 @@ for u, id in ipairs(ids) do
   desired.units[u] = { unit = id, calcom = records, gcal = gcal }
 end
 local version = 0
-ratio("apply 500 updates (a re-read and a PUT each, 10 ms each)", function(c)
+ratio("apply 1,000 updates (a re-read and a PUT each, 10 ms each)", function(c)
   version = version + 1
   for _, unit in ipairs(desired.units) do
     for _, r in ipairs(unit.calcom) do r.prompt = "v" .. version end
   end
   local t0 = now()
   local report = assert(client(10).sync.apply(desired, { concurrency = c, plan_concurrency = c, force = true }))
-  assert(report.ok and report.summary.applied == 500, "not all applied")
+  assert(report.ok and report.summary.applied == 1000, "not all applied")
   return now() - t0
 end)
 
@@ -111,7 +111,7 @@ local one = assert(fast.sync.export { ids[1] })
 local lists = assert(planner.read_lists(fast, assert(load.check(one)), {}))
 local t0 = now()
 for _ = 1, 100 do planner.build(assert(load.check(one)), lists, {}) end
-print(string.format("1-unit plan with no change (100 records): %.3f ms of client time beyond its 2 lists",
+print(string.format("1-unit plan with no change (200 records): %.3f ms of client time beyond its 2 lists",
   (now() - t0) / 100 * 1000))
 
 -- 10,000 records: peak RSS over the empty run, export twice
