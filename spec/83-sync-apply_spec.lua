@@ -92,6 +92,11 @@ describe("sync apply", function()
     assert.equals(3, report.summary.applied)
     local again = assert(client.sync.plan(d))
     assert.equals(0, #again.changes)
+    -- toolzz.sync.decode reads a saved plan back as it is
+    local plan3 = assert(client.sync.plan(n_updates(client, 1)))
+    local read = assert(toolzz.sync.decode(assert(toolzz.sync.encode(plan3))))
+    assert.equals(plan3.checksum, read.checksum)
+    assert.is_true(assert(client.sync.apply(read)).ok)
     -- and the same through cjson's own encoder
     local d2 = n_updates(client, 1)
     local plan2 = assert(client.sync.plan(d2))

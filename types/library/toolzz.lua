@@ -405,15 +405,16 @@ function Sync.export(unit_ids, opts) end
 local SyncFiles = {}
 
 ---Decode and check a file's JSON text: every problem at once, as one validation error.
+---A saved plan (with `toolzz_plan`) comes back as it is, for `client.sync.apply`.
 ---@param text string
 ---@param base_dir? string Where { "file": PATH } paths start.
----@return toolzz.Desired|nil desired
+---@return toolzz.Desired|toolzz.Plan|nil desired
 ---@return toolzz.Error|nil err
 function SyncFiles.decode(text, base_dir) end
 
----Read, decode and check a file.
+---Read, decode and check a file (a saved plan comes back as it is).
 ---@param path string
----@return toolzz.Desired|nil desired
+---@return toolzz.Desired|toolzz.Plan|nil desired
 ---@return toolzz.Error|nil err
 function SyncFiles.load(path) end
 

@@ -379,7 +379,9 @@ function _M.check(doc, base_dir, problems)
 end
 
 -- JSON text of a desired-state file -> the checked desired table, or nil,
--- a validation error (syntax, repeated keys and every other problem).
+-- a validation error (syntax, repeated keys and every other problem). A
+-- saved plan (an object with `toolzz_plan`) comes back as it is, for
+-- client.sync.apply, which checks it.
 function _M.decode(text, base_dir)
   if type(text) ~= "string" then
     return nil, errors.validation { { path = "", message = "the file's text must be a string, got " .. type(text) } }
@@ -387,6 +389,10 @@ function _M.decode(text, base_dir)
   local doc, duplicates = json.decode(text)
   if doc == nil then
     return nil, errors.validation { { path = "", message = "not JSON: " .. duplicates } }
+  end
+  if is_object(doc) and doc.toolzz_plan ~= nil then -- a saved plan: client.sync.apply checks it
+    if #duplicates > 0 then return nil, errors.validation(duplicates) end
+    return doc
   end
   return _M.check(doc, base_dir, duplicates)
 end
