@@ -248,3 +248,36 @@ describe("sync plan inside nginx #no_valgrind", function()
     assert.equals(here.checksum, answer.result.checksum)
   end)
 end)
+
+describe("sync export", function()
+  it("pins ids, makes unique keys from titles/names, leaves out unit ids and apiKey, sorts, and plans with no change", function()
+    S.reset()
+    local client = H.client()
+    local b = assert(client.calcom.create(H.calcom_create_body { title = "Sales Team" })).id
+    local a = assert(client.calcom.create(H.calcom_create_body { title = "Agenda" })).id
+    local other = assert(client.calcom.create(H.calcom_create_body { title = "Sales Team", unitId = UNIT2 })).id
+    local g = assert(client.gcal.create(H.gcal_body { name = "Sales Team" })).id
+    local doc = assert(client.sync.export { UNIT, UNIT2 })
+    local u1, u2 = doc.units[1], doc.units[2]
+    assert.equals(UNIT, u1.unit)
+    assert.same({ "agenda", "sales-team" }, { u1.calcom[1].key, u1.calcom[2].key })
+    assert.same({ a, b }, { u1.calcom[1].id, u1.calcom[2].id })
+    assert.equals("sales-team-2", u1.gcal[1].key) -- keys are unique in the whole file
+    assert.equals(g, u1.gcal[1].id)
+    assert.equals("sales-team-3", u2.calcom[1].key)
+    assert.equals(other, u2.calcom[1].id)
+    assert.is_nil(u1.calcom[1].unitId)
+    assert.is_nil(u1.calcom[1].apiKey)
+    assert.is_nil(u1.gcal[1].unityId)
+    assert.same({ env = "TOOLZZ_GOOGLETOKEN_SALES_TEAM_2" }, u1.gcal[1].googleCalendar.googleToken)
+    assert.same({}, u2.gcal)
+    local text = assert(toolzz.sync.encode(doc))
+    assert.equals(text, toolzz.sync.encode(assert(client.sync.export { UNIT, UNIT2 })))
+    assert.matches('"gcal": %[%]', text)
+    local plan = assert(client.sync.plan(assert(toolzz.sync.decode(text))))
+    assert.same({ create = 0, update = 0, unchanged = 4, unmanaged = 0, failed = 0 }, plan.summary)
+    local none, err = client.sync.export { "not-a-unit" }
+    assert.is_nil(none)
+    assert.equals("validation", err.kind)
+  end)
+end)
