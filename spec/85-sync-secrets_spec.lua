@@ -106,6 +106,20 @@ describe("sync secrets", function()
     assert.equals("stale", stale.kind)
     clean(stale)
     clean(tostring(stale))
+    -- a saved plan edited to hold a literal secret (its checksum made again): refused, the value never shown
+    local planner = require "toolzz.sync.plan"
+    local crafted = assert(client.sync.plan({ toolzz = 1, units = { { unit = UNIT, calcom = { { key = "lit", title = "Lit",
+      calcomUsername = "u", timezone = "UTC", prompt = "p", checkAvailabilityEnabled = true, createBookingEnabled = true,
+      apiKey = { env = "H5_NOT_SET_EITHER" } } } } } }, {}))
+    crafted.changes[1].fields.apiKey = APIKEY
+    crafted.checksum = planner.checksum(crafted)
+    local writes = S.writes()
+    local r3, cerr = client.sync.apply(crafted, { force = true })
+    assert.is_nil(r3)
+    assert.equals("config", cerr.kind)
+    clean(cerr)
+    clean(tostring(cerr))
+    assert.equals(writes, S.writes())
     -- a literal token in the file
     local text = '{"toolzz":1,"units":[{"unit":"' .. UNIT .. '","gcal":[{"key":"x","googleCalendar":{"googleToken":"'
       .. STORED .. '"}}]}]}'

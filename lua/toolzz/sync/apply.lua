@@ -56,6 +56,11 @@ local function plan_shape_problem(plan)
       if type(c.id) ~= "string" or type(c.diff) ~= "table" or type(c.fingerprint) ~= "string" then
         return "changes[" .. i .. "] is an update without id, diff or fingerprint"
       end
+      for j, entry in ipairs(c.diff) do
+        if type(entry) ~= "table" or type(entry.path) ~= "string" or entry.path == "" then
+          return "changes[" .. i .. "].diff[" .. j .. "] has no path"
+        end
+      end
     elseif c.action == "create" then
       if type(c.fields) ~= "table" then return "changes[" .. i .. "] is a create without fields" end
     else
@@ -70,19 +75,20 @@ local function resolve_secrets(changes)
   local resolved, problems = {}, {}
   -- a reference ({ env } / { file }) -> its value, or nil (the problem noted)
   local function value_of(ref, where)
-    if type(ref) ~= "table" then return nil end
-    if ref.env then
+    if type(ref) ~= "table" or (type(ref.env) ~= "string" and type(ref.file) ~= "string") then
+      problems[#problems + 1] = where .. ": a secret that is not a reference ({ env } or { file })"
+      return nil
+    end
+    if type(ref.env) == "string" then
       local v = getenv(ref.env)
       if v == nil or v == "" then problems[#problems + 1] = where .. ": environment variable " .. ref.env .. " is not set" end
       return v
     end
-    if ref.file then
-      local v, why = load.read_text(ref.file)
-      if not v or v == "" then
-        problems[#problems + 1] = where .. ": cannot read " .. ref.file .. (why and (": " .. why) or " (empty)")
-      end
-      return v
+    local v, why = load.read_text(ref.file)
+    if not v or v == "" then
+      problems[#problems + 1] = where .. ": cannot read " .. ref.file .. (why and (": " .. why) or " (empty)")
     end
+    return v
   end
   for _, c in ipairs(changes) do
     local kind, values = by_name[c.kind], {}
