@@ -2,7 +2,7 @@
 -- demands), one figure per line:
 --
 --   lua5.4 bench/sync.lua            all of it (about a minute; seeds the stand-in)
---   lua5.4 bench/sync.lua rss N      peak RSS of planning N records (a fresh process per figure)
+--   lua5.4 bench/sync.lua rss FILE   peak RSS of loading and planning FILE (a fresh process per figure)
 --
 -- plan: 500 units (1,000 list calls) through a 10 ms server, concurrency 32
 -- against 1; apply: 1,000 updates (a re-read and a PUT each) the same way;
@@ -52,15 +52,9 @@ local function peak_kib()
   return tonumber(text:match("VmHWM:%s*(%d+)"))
 end
 
-if arg[1] == "rss" then -- in a fresh process: plan the seeded units as exported (n > 0), or as empty units
-  local n = tonumber(arg[2])
-  local ids = {}
-  for u = 1, 100 do ids[u] = unit_id(u) end
-  local doc = { toolzz = 1, units = {} }
-  for u = 1, 100 do doc.units[u] = { unit = ids[u] } end
-  if n > 0 then doc = assert(client().sync.export(ids, { concurrency = 32 })) end
-  collectgarbage()
-  local plan = assert(client().sync.plan(doc, { concurrency = 32 }))
+if arg[1] == "rss" then -- in a fresh process, as `toolzz plan FILE` does: load a file, plan it
+  local desired = assert(toolzz.sync.load(arg[2]))
+  local plan = assert(client().sync.plan(desired, { concurrency = 32 }))
   print(peak_kib(), plan.summary.unchanged)
   os.exit(0)
 end
@@ -116,14 +110,22 @@ print(string.format("1-unit plan with no change (200 records): %.3f ms of client
 
 -- 10,000 records: peak RSS over the empty run, export twice
 ids = seed(100, 50)
-local function child(n)
+-- the peak RSS of a fresh process planning the desired doc (written to a file first)
+local function child(doc)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(assert(toolzz.sync.encode(doc)))
+  f:close()
   local lua = arg[-1] or "lua5.4"
-  local p = assert(io.popen(lua .. " " .. arg[0] .. " rss " .. n))
+  local p = assert(io.popen(lua .. " " .. arg[0] .. " rss " .. path))
   local out = p:read("*a")
   p:close()
+  os.remove(path)
   return tonumber(out:match("^(%d+)"))
 end
-local empty, full = child(0), child(10000)
+local empty_units = { toolzz = 1, units = {} }
+for u = 1, 100 do empty_units.units[u] = { unit = unit_id(1000 + u) } end -- units with no records
+local empty, full = child(empty_units), child(assert(fast.sync.export(ids, { concurrency = 32 })))
 print(string.format("plan of 10,000 records: peak RSS %d KiB, empty run %d KiB: %.2f KiB per record",
   full, empty, (full - empty) / 10000))
 local a = toolzz.sync.encode(assert(fast.sync.export(ids, { concurrency = 32 })))

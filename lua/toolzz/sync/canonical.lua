@@ -5,7 +5,8 @@
 local core = require "toolzz.core"
 local null = require("cjson").null
 
-local type, pairs, next, getmetatable, tostring, tonumber = type, pairs, next, getmetatable, tostring, tonumber
+local type, pairs, next, getmetatable, tostring, tonumber, pcall, error =
+  type, pairs, next, getmetatable, tostring, tonumber, pcall, error
 local sort, concat = table.sort, table.concat
 local format, gsub, rep, byte, find = string.format, string.gsub, string.rep, string.byte, string.find
 local floor, huge = math.floor, math.huge
@@ -79,6 +80,16 @@ local function sorted_keys(t)
   return keys
 end
 
+local sha256 = core.sha256
+local DIGEST_PIECES = 4096 -- pieces of text hashed at a time while a digest is written
+local digest_state -- the digest so far while one is written (else nil)
+
+-- While a digest is written: hash the pieces in out so far, and empty it.
+local function digest_step(out)
+  digest_state = sha256(digest_state .. concat(out))
+  for i = #out, 1, -1 do out[i] = nil end
+end
+
 -- Append the JSON of v to out; indent is nil for the compact form, where
 -- an empty table is [] whether it is marked or not (a plan read back with
 -- lua-cjson has {} where it had [], and must keep its checksum).
@@ -100,6 +111,7 @@ local function write(v, out, indent, depth)
       for i = 1, #v do
         out[#out + 1] = i > 1 and ("," .. pad) or pad
         write(v[i], out, indent, depth + 1)
+        if digest_state and #out >= DIGEST_PIECES then digest_step(out) end
       end
       out[#out + 1] = close .. "]"
     else
@@ -111,6 +123,7 @@ local function write(v, out, indent, depth)
         out[#out + 1] = quote_key(keys[i])
         out[#out + 1] = sep
         write(v[keys[i]], out, indent, depth + 1)
+        if digest_state and #out >= DIGEST_PIECES then digest_step(out) end
       end
       out[#out + 1] = close .. "}"
     end
@@ -136,10 +149,18 @@ function _M.compact(value)
   return concat(out)
 end
 
-local sha256 = core.sha256
--- value -> hex SHA-256 of its compact canonical form.
+-- value -> hex digest of its compact canonical form: SHA-256 chained over
+-- chunks of the text (each step hashes the digest so far and the next
+-- chunk), so that a plan of 10,000 records never holds its whole text.
+-- The same content always makes the same chunks, so the same digest.
 function _M.digest(value)
-  return sha256(_M.compact(value))
+  local out = {}
+  digest_state = ""
+  local ok, err = pcall(write, value, out, nil, 0)
+  local state = digest_state
+  digest_state = nil
+  if not ok then error(err, 0) end
+  return sha256(state .. concat(out))
 end
 
 return _M

@@ -77,10 +77,15 @@ function _M.decode(text)
 
   -- the string at pos (escapes decoded); pos moves past it
   local function read_string()
-    local parts, start = {}, pos + 1
-    local i = start
+    local start = pos + 1
+    local j = find(text, '["\\%z\1-\31]', start)
+    if j and byte(text, j) == 34 then -- no escape: the common case, no table made
+      pos = j + 1
+      return sub(text, start, j - 1)
+    end
+    local parts, i = {}, start
     while true do
-      local j = find(text, '["\\%z\1-\31]', i)
+      j = find(text, '["\\%z\1-\31]', i)
       if not j then pos = #text + 1 stop("a string is not closed") end
       local c = byte(text, j)
       if c == 34 then

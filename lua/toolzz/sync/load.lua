@@ -42,6 +42,7 @@ local TOP_SET, UNIT_SET, SAFETY_SET = set_of(TOP_FIELDS), set_of(UNIT_FIELDS), s
 
 -- a dotted prefix and a name -> the dotted path
 local function join(prefix, name)
+  name = tostring(name)
   if prefix == "" then return name end
   return prefix .. "." .. name
 end
@@ -127,35 +128,39 @@ _M.secret_reference = secret_reference
 
 local SECRET_HINT = 'is a secret: write it as { "env": "NAME" } or { "file": "PATH" }, never its value'
 
--- A record's fields (obj under spec, at prefix) resolved: { file } text read,
--- secret references checked and kept (file paths made absolute). Returns
--- the resolved copy and a copy for the validator (secret references
--- replaced by a placeholder string, read-only fields left out).
-local function resolve(spec, obj, prefix, base_dir, problems, read_only)
-  local resolved, checked = {}, {}
+-- A record's fields (obj under spec, at prefix; names in skip left out)
+-- resolved: { file } text read, secret references checked and kept (file
+-- paths made absolute), read-only fields refused. Returns the resolved
+-- copy; each secret reference's place in it is appended to slots as
+-- { table, key } (the validator sees a placeholder there).
+local function resolve(spec, obj, prefix, base_dir, problems, skip, read_only, slots)
+  local resolved = {}
   for k, v in pairs(obj) do
     local field = type(k) == "string" and spec.fields[k]
-    local path = join(prefix, tostring(k))
-    if read_only and read_only[k] then
-      problems[#problems + 1] = { path = path, message = "is set by the server, not by the file: remove it" }
+    if skip and skip[k] then -- luacheck: ignore 542
+      -- the record's own names (key, id, …)
+    elseif read_only and read_only[k] then
+      problems[#problems + 1] = { path = join(prefix, k), message = "is set by the server, not by the file: remove it" }
     elseif field and field.secret then
       local ok, why = secret_reference(v)
       if ok then
         if v.file then resolved[k] = { file = absolute(base_dir, v.file) } else resolved[k] = { env = v.env } end
-        checked[k] = "(secret reference)"
+        slots[#slots + 1] = { resolved, k }
       else
-        problems[#problems + 1] = { path = path, message = why or SECRET_HINT }
+        problems[#problems + 1] = { path = join(prefix, k), message = why or SECRET_HINT }
       end
     elseif field and field.type == "array" and is_array(v) then
       local list = setmetatable({}, array_mt) -- written as an array again, even when empty
       for i = 1, #v do list[i] = v[i] end
-      resolved[k], checked[k] = list, list
+      resolved[k] = list
       local ok, why = pcall(canonical.compact, list) -- its items are not checked by the schema
-      if not ok then problems[#problems + 1] = { path = path, message = "cannot be written as JSON: " .. tostring(why) } end
+      if not ok then
+        problems[#problems + 1] = { path = join(prefix, k), message = "cannot be written as JSON: " .. tostring(why) }
+      end
     elseif field and field.type == "object" and is_object(v) then
-      resolved[k], checked[k] = resolve(field, v, path, base_dir, problems)
+      resolved[k] = resolve(field, v, join(prefix, k), base_dir, problems, nil, nil, slots)
     elseif field and TEXT_TYPES[field.type] and is_object(v) and v.file ~= nil then
-      local count = 0
+      local count, path = 0, join(prefix, k)
       for _ in pairs(v) do count = count + 1 end
       if count ~= 1 or type(v.file) ~= "string" or v.file == "" then
         problems[#problems + 1] = { path = path, message = '{ "file": PATH } must hold one string path and nothing else' }
@@ -166,16 +171,16 @@ local function resolve(spec, obj, prefix, base_dir, problems, read_only)
         elseif not core.utf8_valid(text) then
           problems[#problems + 1] = { path = path, message = v.file .. " is not UTF-8 text" }
         else
-          resolved[k], checked[k] = text, text
+          resolved[k] = text
         end
       end
     elseif field and is_object(v) and v.env ~= nil then
-      problems[#problems + 1] = { path = path, message = '{ "env": NAME } is only for secret fields' }
+      problems[#problems + 1] = { path = join(prefix, k), message = '{ "env": NAME } is only for secret fields' }
     else
-      resolved[k], checked[k] = v, v
+      resolved[k] = v
     end
   end
-  return resolved, checked
+  return resolved
 end
 
 -- Is dotted a path of fields of spec? true, or nil, hint.
@@ -228,24 +233,25 @@ local function check_record(kind, record, prefix, unit_id, base_dir, problems)
       end
     end
   end
-  local fields = {}
-  for k, v in pairs(record) do
-    if not kinds.RESERVED[k] then fields[k] = v end
-  end
-  local unit_value = fields[kind.unit_field]
-  if unit_value ~= nil and unit_value ~= unit_id then
+  local unit_value = record[kind.unit_field]
+  local mismatch = unit_value ~= nil and unit_value ~= unit_id
+  if mismatch then
     problems[#problems + 1] = { path = join(prefix, kind.unit_field),
       message = "must be absent or equal to the unit's id (" .. tostring(unit_id) .. ")" }
-    fields[kind.unit_field] = nil
   end
-  local resolved, checked = resolve(kind.record_schema, fields, prefix, base_dir, problems, kind.read_only)
-  local found = validate.check_changes(kind.record_schema, checked, true, {})
+  local slots = {}
+  local resolved = resolve(kind.record_schema, record, prefix, base_dir, problems, kinds.RESERVED, kind.read_only, slots)
+  if mismatch then resolved[kind.unit_field] = nil end
+  -- the validator sees a placeholder string where a secret reference is
+  for _, slot in ipairs(slots) do slot[1][slot[2]], slot[3] = "(secret reference)", slot[1][slot[2]] end
+  local found = validate.check_changes(kind.record_schema, resolved, true, {})
+  for _, slot in ipairs(slots) do slot[1][slot[2]] = slot[3] end
   for _, p in ipairs(found) do
     local message = p.message:gsub("of this endpoint", "of a " .. kind.name .. " record")
     problems[#problems + 1] = { path = join(prefix, p.path), message = message }
   end
-  for k, v in pairs(resolved) do out[k] = v end
-  return out
+  for k, v in pairs(out) do resolved[k] = v end -- key, id, ignore, note
+  return resolved
 end
 
 -- Two records of one kind and unit that pin one id, or that have no id and
@@ -333,10 +339,11 @@ end
 -- A desired table (decoded JSON, or a caller's table) -> its checked,
 -- resolved copy, or nil, a validation error with every problem. base_dir
 -- is where `{ "file": PATH }` paths start. problems may hold problems
--- found before (a repeated JSON key).
-function _M.check(doc, base_dir, problems)
+-- found before (a repeated JSON key); own: doc is toolzz.sync.json's, read
+-- as it is (a caller's table is copied raw first).
+function _M.check(doc, base_dir, problems, own)
   problems = problems or {}
-  doc = raw_copy(doc) -- no __index, __pairs or __len of a caller's runs
+  if not own then doc = raw_copy(doc) end -- no __index, __pairs or __len of a caller's runs
   if not is_object(doc) then
     problems[#problems + 1] = { path = "", message = "the file must hold a JSON object, got " .. type_of(doc) }
     return nil, errors.validation(problems)
@@ -394,7 +401,7 @@ function _M.decode(text, base_dir)
     if #duplicates > 0 then return nil, errors.validation(duplicates) end
     return doc
   end
-  return _M.check(doc, base_dir, duplicates)
+  return _M.check(doc, base_dir, duplicates, true) -- our own reader's tables: no copy needed
 end
 
 -- A file's path -> its checked desired table, or nil, err (config: cannot
