@@ -230,6 +230,19 @@ describe("sync canonical encoder", function()
     assert.equals(text, sync.encode(assert(sync.decode(text))))
   end)
 
+  it("digests the same content to the same hex on every Lua (a plan's checksum made on one is checked on another)", function()
+    local canonical = require "toolzz.sync.canonical"
+    local list = toolzz.array()
+    for i = 1, 600 do -- more than one 4096-piece chunk of text
+      list[i] = { n = i, f = i / 8, s = "é\n\"" .. i, b = i % 2 == 0, z = toolzz.null, e = {} }
+    end
+    local doc = { list = list, big = 2 ^ 52, neg = -0.1 }
+    -- the value every Lua gave when this spec was written (5.4, 5.1, LuaJIT)
+    assert.equals("8493bd14a5285a1115c906bfda5020a73f9d2cba40ce99c332b9e93366e10119", canonical.digest(doc))
+    list[600].s = "changed"
+    assert.are_not.equal("8493bd14a5285a1115c906bfda5020a73f9d2cba40ce99c332b9e93366e10119", canonical.digest(doc))
+  end)
+
   it("writes numbers in a form that reads back the same, integers without a fraction", function()
     assert.equals('[\n  1,\n  -2,\n  0.1,\n  1e+300,\n  3\n]\n', sync.encode(toolzz.array { 1, -2, 0.1, 1e300, 3.0 }))
     local text, why = sync.encode { f = function() end }
