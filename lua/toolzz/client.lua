@@ -92,6 +92,11 @@ function _M.new(opts)
   client.batch = method(client, function(requests, opts2)
     return require("toolzz.batch").run(state, requests, opts2)
   end)
+  local sync = {} -- client.sync.plan / apply / export (toolzz.sync)
+  for _, verb in ipairs { "plan", "apply", "export" } do
+    sync[verb] = method(sync, function(a, b) return require("toolzz.sync." .. verb)[verb](client, a, b) end)
+  end
+  client.sync = sync
   private[client] = state
   return client
 end

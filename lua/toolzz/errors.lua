@@ -18,6 +18,7 @@ _M.BODY_CAP = BODY_CAP
 local KINDS = {
   validation = true, config = true, http = true, network = true,
   timeout = true, tls = true, decode = true, limit = true,
+  stale = true, unsafe = true, -- toolzz.sync's apply refusing before it writes
 }
 _M.KINDS = KINDS
 

@@ -36,6 +36,7 @@ local _M = {
   new = client.new,
   -- true only for a dry run's result made by toolzz (not a record shaped like one)
   is_dry_run = calls.is_dry_result,
+  sync = require "toolzz.sync", -- desired-state files: decode, load, encode (CONTRACT Part 3)
 }
 
 client.module_groups(_M)

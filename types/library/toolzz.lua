@@ -69,8 +69,8 @@
 ---@field required? boolean
 ---@field type? string
 
----The body of `gcal.update` (PUT). When absent, `iconFileId` defaults to null, `outputs` defaults
----to [], `type` defaults to "google-calendar".
+---The body of `gcal.update` (PUT). When absent, `iconFileId` defaults to userdata: (nil), `outputs`
+---defaults to array: 0x5644ee3abb70, `type` defaults to "google-calendar".
 ---@class toolzz.GcalFields
 ---@field description string Instructions that guide the AI's use of the function.
 ---@field googleCalendar toolzz.GoogleCalendar
@@ -182,6 +182,8 @@
 ---| "tls"        # certificate or handshake failure
 ---| "decode"     # a 2xx answer whose body is not JSON (or not the expected wrapper), or a patch's GET answering another record
 ---| "limit"      # the response exceeded max_response_bytes
+---| "stale"      # sync apply: the plan no longer matches the server (or its checksum); nothing written
+---| "unsafe"     # sync apply: safety limits, wrong-unit guard or failed matches; nothing written
 
 ---One invalid field of a validation error.
 ---@class toolzz.FieldProblem
@@ -379,6 +381,99 @@ function Gcal.patch(id, changes) end
 ---@overload fun(self: toolzz.Gcal, id: toolzz.UUID): toolzz.GcalRecord|toolzz.DryRun|nil, toolzz.Error|nil
 function Gcal.duplicate(id) end
 
+-- ---- sync (CONTRACT Part 3) ----------------------------------------------------------------
+
+---A desired-state file's content (version 1): see CONTRACT Part 3.
+---@class toolzz.Desired
+---@field toolzz 1
+---@field safety? { maxUpdates?: integer }
+---@field units { unit: toolzz.UUID, exclusive?: boolean, calcom?: table[], gcal?: table[] }[]
+
+---A plan: a table that is also its JSON form (`toolzz plan --json`).
+---@class toolzz.Plan
+---@field toolzz_plan 1
+---@field checksum string Hex digest of the plan without this field.
+---@field desired string Hex digest of the desired table (its { file } texts included).
+---@field summary { create: integer, update: integer, unchanged: integer, unmanaged: integer, failed: integer }
+---@field changes table[] { unit, kind, key, action = "create"|"update", id?, adopted?, updatedAt?, fingerprint?, diff?, fields? }
+---@field failed table[] { unit, kind, key?, reason = "missing"|"ambiguous"|"unexpected-shape"|"invalid", id?, ids?, paths?, problems? }
+---@field unmanaged table[] { unit, kind, id, title|name, exclusive? }
+---@field notes table[] { unit, kind, key, path, message }: e.g. an apiKey sent only at create.
+---@field unmatched table[] { unit, kind, server, file }: the wrong-unit guard's findings.
+---@field safety? { maxUpdates: integer }
+
+---What apply did: `{ toolzz_report = 1, ok, summary, changes }`.
+---@class toolzz.Report
+---@field toolzz_report 1
+---@field ok boolean true when every change was applied (or there were none).
+---@field checksum string The applied plan's checksum.
+---@field summary { applied: integer, failed: integer, skipped: integer, unknown: integer }
+---@field changes { unit: string, kind: string, key: string, action: string, id?: string, outcome: "applied"|"failed"|"skipped"|"unknown", error?: { kind: string, status?: integer, message: string, request_id?: string } }[]
+
+---@class toolzz.SyncOptions
+---@field concurrency? integer Requests at once (plan/export: 8, apply's writes: 4).
+---@field update_secrets? boolean Every record with a token reference sends it (an update).
+---@field checksum? string apply: refuse unless the plan has this checksum.
+---@field force? boolean apply: override the safety limits and the wrong-unit guard.
+---@field base_dir? string Where a desired table's { file } paths start.
+---@field on_progress? fun(done: integer, total: integer, index: integer, entry: table)
+
+---A client's sync calls.
+---@class toolzz.Sync
+local Sync = {}
+
+---Read the units' lists (one call per kind and unit) and compare: the plan.
+---@param desired toolzz.Desired
+---@param opts? toolzz.SyncOptions
+---@return toolzz.Plan|nil plan
+---@return toolzz.Error|nil err
+function Sync.plan(desired, opts) end
+
+---Apply a saved plan or a desired table (planned first): the report.
+---@param plan_or_desired toolzz.Plan|toolzz.Desired
+---@param opts? toolzz.SyncOptions
+---@return toolzz.Report|nil report
+---@return toolzz.Error|nil err kind "stale" or "unsafe" when it refused before writing
+function Sync.apply(plan_or_desired, opts) end
+
+---What exists in the units, as a desired table (ids pinned, secrets as placeholders).
+---@param unit_ids toolzz.UUID[]
+---@param opts? toolzz.SyncOptions
+---@return toolzz.Desired|nil desired
+---@return toolzz.Error|nil err
+function Sync.export(unit_ids, opts) end
+
+---Desired-state files (`toolzz.sync`).
+---@class toolzz.SyncFiles
+local SyncFiles = {}
+
+---Decode and check a file's JSON text: every problem at once, as one validation error.
+---A saved plan (with `toolzz_plan`) comes back as it is, for `client.sync.apply`.
+---@param text string
+---@param base_dir? string Where { "file": PATH } paths start.
+---@return toolzz.Desired|toolzz.Plan|nil desired
+---@return toolzz.Error|nil err
+function SyncFiles.decode(text, base_dir) end
+
+---Read, decode and check a file (a saved plan comes back as it is).
+---@param path string
+---@return toolzz.Desired|toolzz.Plan|nil desired
+---@return toolzz.Error|nil err
+function SyncFiles.load(path) end
+
+---Check a desired table (as decode does after reading JSON).
+---@param desired table
+---@param base_dir? string
+---@return toolzz.Desired|nil desired
+---@return toolzz.Error|nil err
+function SyncFiles.check(desired, base_dir) end
+
+---Canonical JSON: keys sorted, two-space indent, byte-identical across runs.
+---@param doc table
+---@return string|nil text
+---@return string? message
+function SyncFiles.encode(doc) end
+
 -- ---- client and module ---------------------------------------------------------------------
 
 ---A client: its own options, connections and default settings.
@@ -386,6 +481,7 @@ function Gcal.duplicate(id) end
 ---@field base_url string The normalised base URL.
 ---@field calcom toolzz.Calcom
 ---@field gcal toolzz.Gcal
+---@field sync toolzz.Sync Declarative sync: plan, apply, export (CONTRACT Part 3).
 local Client = {}
 
 ---Many calls at once; results in input order (only counts with `keep_results = false`).
@@ -408,6 +504,7 @@ function Client:close() end
 ---@field tzdata_version string Version of the time zone data shipped.
 ---@field schema table The request schemas (calcom, gcal, calcom_create, gcal_create), as data.
 ---@field DEFAULTS table The option defaults.
+---@field sync toolzz.SyncFiles Desired-state files: decode, load, check, encode.
 ---@field calcom toolzz.Calcom Calls on the default client (from TOOLZZ_TOKEN and friends).
 ---@field gcal toolzz.Gcal Calls on the default client (from TOOLZZ_TOKEN and friends).
 local toolzz = {}
