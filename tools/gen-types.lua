@@ -453,8 +453,9 @@ end
 
 -- A default value as the docs show it.
 local function shown(value)
-  if value == schema.NULL then return "null" end
-  if value == schema.EMPTY_ARRAY then return "[]" end
+  if value == schema.NULL or value == toolzz.null then return "null" end
+  -- the schema's EMPTY_ARRAY, or the array it becomes once toolzz.validate compiled the schema
+  if value == schema.EMPTY_ARRAY or (type(value) == "table" and next(value) == nil) then return "[]" end
   if type(value) == "string" then return '"' .. value .. '"' end
   if type(value) == "number" and value >= 1048576 and value % 1048576 == 0 then
     return format("%d MiB", math.floor(value / 1048576))

@@ -249,8 +249,6 @@ local function read_only_problem(names, prefix, partial, spec)
     or spec.create and "a create body" or "the update body: use patch to change some fields"
   return errors.ranked({ path = prefix, message = READ_ONLY .. what .. ": " .. concat(names, ", ") }, 1)
 end
--- name, sorted list of known names -> ' (did you mean "x"?)' or "" (toolzz.sync's file checks)
-_M.suggestion = suggestion
 
 -- partial: obj holds changes to a body (a patch), so nothing is required,
 -- and null removes an optional field.

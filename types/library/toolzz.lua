@@ -69,8 +69,8 @@
 ---@field required? boolean
 ---@field type? string
 
----The body of `gcal.update` (PUT). When absent, `iconFileId` defaults to userdata: (nil), `outputs`
----defaults to array: 0x5644ee3abb70, `type` defaults to "google-calendar".
+---The body of `gcal.update` (PUT). When absent, `iconFileId` defaults to null, `outputs` defaults
+---to [], `type` defaults to "google-calendar".
 ---@class toolzz.GcalFields
 ---@field description string Instructions that guide the AI's use of the function.
 ---@field googleCalendar toolzz.GoogleCalendar

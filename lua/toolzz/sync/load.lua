@@ -7,6 +7,7 @@ local core = require "toolzz.core"
 local null = require("cjson").null
 local errors = require "toolzz.errors"
 local validate = require "toolzz.validate"
+local hints = require "toolzz.hints"
 local kinds = require "toolzz.sync.kinds"
 local json = require "toolzz.sync.json"
 local canonical = require "toolzz.sync.canonical"
@@ -80,7 +81,7 @@ local function unknown_keys(obj, known, order, prefix, problems)
   end
   sort(unknown)
   for _, k in ipairs(unknown) do
-    problems[#problems + 1] = { path = join(prefix, k), message = "is not a field here" .. validate.suggestion(k, order) }
+    problems[#problems + 1] = { path = join(prefix, k), message = "is not a field here" .. hints.field(k, order) }
   end
 end
 
@@ -188,7 +189,7 @@ local function known_path(spec, dotted)
   local s = spec
   for part in dotted:gmatch("[^.]+") do
     local field = s and s.fields and s.fields[part]
-    if not field then return nil, validate.suggestion(part, s and s.order or {}) end
+    if not field then return nil, hints.field(part, s and s.order or {}) end
     s = field
   end
   return true
