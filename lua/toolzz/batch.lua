@@ -114,9 +114,8 @@ local function raw_length(list)
   return highest
 end
 
--- Append to out the strings a table holds under a secret field's name, at
--- any depth (a record echoes its googleToken; a lax body's unknown objects).
-local secret_strings = require("toolzz.schema").secret_strings
+-- (a record echoes its googleToken; a lax body's unknown objects)
+local secret_strings = require("toolzz.tables").secret_strings
 
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
@@ -209,7 +208,7 @@ function _M.run(state, requests, opts)
     if on_progress then call_back("on_progress", secrets, res, on_progress, done, total, index, result) end
   end
 
-  -- judge every item before anything is sent; queue the valid ones
+  -- check every item before anything is sent; queue the valid ones
   local queue = drive.new_queue()
   for i = 1, total do
     local r = rawget(requests, i)
@@ -218,9 +217,15 @@ function _M.run(state, requests, opts)
       local err = errors.validation { { path = "[" .. i .. "]", message = "each request must be one of " .. FORMS } }
       finish(i, nil, err)
     else
-      local job, id, body, item_secrets = calls.judge(state, op, rawget(r, 2), rawget(r, 3))
-      if job then
-        finish(i, job.res, job.err) -- invalid, or a dry-run write
+      local id, fields = nil, rawget(r, 2)
+      if op.takes_id then id, fields = fields, rawget(r, 3) end
+      local item_secrets = calls.secrets_for(state, op)
+      local body, err = calls.check(state, op, id, fields, item_secrets)
+      local dry = body ~= nil and calls.dry_run_result(state, op, id, body, item_secrets)
+      if body == nil then
+        finish(i, nil, calls.failed(op, err).err) -- invalid, or the client is closed
+      elseif dry then
+        finish(i, dry) -- a dry-run write
       else
         drive.enqueue(queue, i, op, id, body, item_secrets)
       end

@@ -63,7 +63,7 @@ end
 -- In non-strict mode an unknown field is sent as it is: a string under a
 -- secret field's name (an apiKey sent through an update), at its level or
 -- anywhere inside it, is kept as a secret too.
-local SECRET_NAMES, secret_strings = schema.SECRET_NAMES, schema.secret_strings
+local SECRET_NAMES, secret_strings = schema.SECRET_NAMES, require("toolzz.tables").secret_strings
 local function unknown_field_secrets(k, v, secrets)
   if type(v) == "string" then
     if SECRET_NAMES[k] then secrets[#secrets + 1] = v end
