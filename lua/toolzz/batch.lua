@@ -52,11 +52,10 @@ local collectgarbage = collectgarbage
 -- headers, its job and request, the transport's outcome), and results pile
 -- up, so the heap of a long batch peaks well above what it holds. One step
 -- of the collector per finished item, as if GC_STEP_KIB more had been
--- allocated, keeps it closer: 10,000 items over 1,000 peaked at 1.38 KiB of
--- RSS per item without, 1.15 with, for under 1 % more instructions (LuaJIT:
--- 1.15 -> 0.82; bench/README.md, levers). Only while the collector runs: it
--- is never restarted behind a caller that stopped it (Lua 5.1 cannot tell,
--- so it gets no pacing).
+-- allocated, keeps the peak lower for a little more work (figures:
+-- bench/README.md, levers). Only while the collector runs: it is never
+-- restarted behind a caller that stopped it (Lua 5.1 cannot tell, so it
+-- gets no pacing).
 local GC_STEP_KIB = 2
 local gc_running = pcall(collectgarbage, "isrunning")
 local function pace_collector()
@@ -114,13 +113,12 @@ local function raw_length(list)
   return highest
 end
 
--- (a record echoes its googleToken; a lax body's unknown objects)
 local secret_strings = require("toolzz.tables").secret_strings
-
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
 local SHORT_NAMES = operations.aliases -- the catalogue's aliases
 
+-- A caller's item r (read raw) -> the operation it names, or nil.
 local function operation_of(r)
   if type(r) ~= "table" then return nil end
   local name = rawget(r, 1)
@@ -130,8 +128,7 @@ end
 
 local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
 
--- client.batch(requests [, opts]) -> list of { res = } / { err = } (or, with
--- keep_results = false, the counts), or nil, err
+-- An error of client.batch itself (not of an item) -> nil, err marked op "batch".
 local function batch_error(err)
   err.op = "batch"
   return nil, err
@@ -178,6 +175,8 @@ local function stop_latch(should_stop, secrets)
   end
 end
 
+-- client.batch(requests [, opts]) -> list of { res = } / { err = } (or, with
+-- keep_results = false, the counts), or nil, err.
 function _M.run(state, requests, opts)
   if state.closed then return batch_error(errors.config("the client is closed")) end
   local o, why = check_options(opts)
