@@ -53,10 +53,13 @@ end
 -- own. Its job and request are made only when the item starts (calls.begin).
 local SLOTS = 5
 
+-- -> an empty queue.
 function _M.new_queue()
   return { n = 0, head = 1 }
 end
 
+-- Queue item index: its operation and what calls.check gave (id, body,
+-- secrets). Returns nothing.
 function _M.enqueue(q, index, op, id, body, secrets)
   local k = q.n * SLOTS
   q[k + 1], q[k + 2], q[k + 3], q[k + 4], q[k + 5] = index, op, id or false, body or false, secrets or false
@@ -103,6 +106,7 @@ end
 -- function that answers true once the batch is to stop.
 local function run_multi(state, transport, run, queue, concurrency, finish_item, stopping)
   local started = {}                -- index -> item, for the items started and not finished
+  -- Hand a started item's end (its job's res / err) to finish_item.
   local function finish(item)
     item.finished = true
     local job = item.job
@@ -110,6 +114,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
     started[item.index] = nil
     finish_item(item.index, job.res, job.err)
   end
+  -- End a started item with err (its job marks it) and hand it over.
   local function end_item(item, err)
     calls.advance(state, item.job, nil, err)
     finish(item)
@@ -122,6 +127,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
     for k = 1, #list do list[k] = started[list[k]] end
     return list
   end
+  -- End every started and queued item with a config error (message).
   local function fail_rest(message)
     local left = started_in_order()
     for k = 1, #left do
@@ -134,6 +140,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
   local waiting = {}                -- items sleeping before a retry
   local in_flight = 0
   local stopped = false
+  -- Queue a started item to be submitted again (a retry, its next request).
   local function push_ready(item)
     ready_tail = ready_tail + 1
     ready[ready_tail] = item
@@ -176,6 +183,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
       end
     end
   end
+  -- Ask the batch's should_stop (once it said true, stop()); true once stopped.
   local function check_stop()
     if stopping and not stopped and stopping() then stop() end
     return stopped

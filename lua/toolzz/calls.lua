@@ -144,11 +144,13 @@ end
 -- Each result made here is remembered (weakly), so that a printer can tell
 -- it from a server record that merely looks like one (toolzz.cli).
 local dry_results = setmetatable({}, { __mode = "k" })
+-- request -> its dry-run result (remembered).
 local function dry_result(request)
   local res = { dry_run = true, method = request.method, url = request.url, body = request.body or "" }
   dry_results[res] = true
   return res
 end
+-- v -> true only for a dry-run result made here.
 function _M.is_dry_result(v) return dry_results[v] == true end
 
 -- A checked plain call (id, body, secrets as check() left them) -> its
@@ -208,7 +210,7 @@ function _M.start(state, op, a, b)
   local secrets = secrets_for(state, op)
   local body, err = check(state, op, id, fields, secrets)
   if body == nil then return failed(op, err) end
-  local dry = dry_run_result(state, op, id, body, secrets)
+  local dry = state.cfg.dry_run and dry_run_result(state, op, id, body, secrets)
   if dry then return finish(new_job(op), dry) end
   return begin(state, op, id, body, secrets)
 end

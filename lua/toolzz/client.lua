@@ -17,6 +17,7 @@ local Client = {}
 Client.__index = Client
 local private = setmetatable({}, { __mode = "k" }) -- client -> state (holds the token)
 
+-- client -> "toolzz.client(<base_url>[, closed])", never the token.
 function Client.__tostring(client)
   local state = private[client]
   return "toolzz.client(" .. (state and state.cfg.base_url or "?")
@@ -97,6 +98,7 @@ end
 -- from the environment on first use.
 function _M.module_groups(target)
   local default_client
+  -- -> the default client, made on first use, or nil, config error.
   local function default()
     if not default_client then
       local client, err = _M.new()

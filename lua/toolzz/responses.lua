@@ -50,6 +50,7 @@ end
 -- about 30 times its size in Lua tables for an error.
 local MAX_ERROR_DATA_BYTES = 64 * 1024
 
+-- Response headers (or nil) -> the server's request id, or nil.
 local function request_id_of(headers)
   return headers and (headers["x-request-id"] or headers["request-id"]) or nil
 end
