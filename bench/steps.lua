@@ -10,7 +10,7 @@
 -- gcal_check (the parts of build); quick, gcal_quick (check's C quick
 -- test alone); interpret, gcal_interpret (the answer
 -- decoded and judged); decode (lua-cjson alone, through toolzz's decoder);
--- conclude (interpret + hooks + retry decision); start, get_start (a job
+-- conclude (attempts.settle: interpret + unwrap + hooks); start, get_start (a job
 -- made: arguments checked, request built).
 -- Prints RESULT step <name> <count> like bench/http.lua, for instructions.sh.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
@@ -57,7 +57,7 @@ local STEPS = {
   interpret = function() return interpret(200, body, headers) end,
   gcal_interpret = function() return interpret(200, gbody, gheaders) end,
   decode = function() return decode(body) end,
-  conclude = function() return attempts.conclude(state, put, 1, status, body, headers, 0.001, "1.1") end,
+  conclude = function() return attempts.settle(state, put, 1, status, body, headers, 0.001, "1.1") end,
   start = function() return testing.start(client, "calcom.update", id, fields) end,
   get_start = function() return testing.start(client, "calcom.get", id) end,
 }

@@ -101,7 +101,7 @@ static const char CHECKER[] =
   "  end\n"
   "end\n"
   "\n"
-  "-- As toolzz.new keeps client defaults (options.lua raw_copy: raw, 64\n"
+  "-- As toolzz.new keeps client defaults (tables.lua raw_copy: raw, 64\n"
   "-- levels, the array marker kept, each table copied once).\n"
   "local function deep_copy(v, depth, memo)\n"
   "  if type(v) ~= 'table' or depth > 64 then return v end\n"

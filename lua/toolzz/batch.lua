@@ -52,11 +52,10 @@ local collectgarbage = collectgarbage
 -- headers, its job and request, the transport's outcome), and results pile
 -- up, so the heap of a long batch peaks well above what it holds. One step
 -- of the collector per finished item, as if GC_STEP_KIB more had been
--- allocated, keeps it closer: 10,000 items over 1,000 peaked at 1.38 KiB of
--- RSS per item without, 1.15 with, for under 1 % more instructions (LuaJIT:
--- 1.15 -> 0.82; bench/README.md, levers). Only while the collector runs: it
--- is never restarted behind a caller that stopped it (Lua 5.1 cannot tell,
--- so it gets no pacing).
+-- allocated, keeps the peak lower for a little more work (figures:
+-- bench/README.md, levers). Only while the collector runs: it is never
+-- restarted behind a caller that stopped it (Lua 5.1 cannot tell, so it
+-- gets no pacing).
 local GC_STEP_KIB = 2
 local gc_running = pcall(collectgarbage, "isrunning")
 local function pace_collector()
@@ -114,14 +113,12 @@ local function raw_length(list)
   return highest
 end
 
--- Append to out the strings a table holds under a secret field's name, at
--- any depth (a record echoes its googleToken; a lax body's unknown objects).
-local secret_strings = require("toolzz.schema").secret_strings
-
+local secret_strings = require("toolzz.tables").secret_strings
 
 -- The Part 1 forms { "calcom", id, fields } and { "gcal", id, fields } mean update.
 local SHORT_NAMES = operations.aliases -- the catalogue's aliases
 
+-- A caller's item r (read raw) -> the operation it names, or nil.
 local function operation_of(r)
   if type(r) ~= "table" then return nil end
   local name = rawget(r, 1)
@@ -131,8 +128,7 @@ end
 
 local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
 
--- client.batch(requests [, opts]) -> list of { res = } / { err = } (or, with
--- keep_results = false, the counts), or nil, err
+-- An error of client.batch itself (not of an item) -> nil, err marked op "batch".
 local function batch_error(err)
   err.op = "batch"
   return nil, err
@@ -179,6 +175,8 @@ local function stop_latch(should_stop, secrets)
   end
 end
 
+-- client.batch(requests [, opts]) -> list of { res = } / { err = } (or, with
+-- keep_results = false, the counts), or nil, err.
 function _M.run(state, requests, opts)
   if state.closed then return batch_error(errors.config("the client is closed")) end
   local o, why = check_options(opts)
@@ -209,7 +207,7 @@ function _M.run(state, requests, opts)
     if on_progress then call_back("on_progress", secrets, res, on_progress, done, total, index, result) end
   end
 
-  -- judge every item before anything is sent; queue the valid ones
+  -- check every item before anything is sent; queue the valid ones
   local queue = drive.new_queue()
   for i = 1, total do
     local r = rawget(requests, i)
@@ -218,9 +216,15 @@ function _M.run(state, requests, opts)
       local err = errors.validation { { path = "[" .. i .. "]", message = "each request must be one of " .. FORMS } }
       finish(i, nil, err)
     else
-      local job, id, body, item_secrets = calls.judge(state, op, rawget(r, 2), rawget(r, 3))
-      if job then
-        finish(i, job.res, job.err) -- invalid, or a dry-run write
+      local id, fields = nil, rawget(r, 2)
+      if op.takes_id then id, fields = fields, rawget(r, 3) end
+      local item_secrets = calls.secrets_for(state, op)
+      local body, err = calls.check(state, op, id, fields, item_secrets)
+      local dry = body ~= nil and calls.dry_run_result(state, op, id, body, item_secrets)
+      if body == nil then
+        finish(i, nil, calls.failed(op, err).err) -- invalid, or the client is closed
+      elseif dry then
+        finish(i, dry) -- a dry-run write
       else
         drive.enqueue(queue, i, op, id, body, item_secrets)
       end

@@ -1,6 +1,6 @@
--- toolzz.batch_drive: running a batch's judged items to their results.
+-- toolzz.batch_drive: running a batch's checked items to their results.
 --
--- toolzz.batch judges every item and queues the valid ones here (new_queue,
+-- toolzz.batch checks every item and queues the valid ones here (new_queue,
 -- enqueue); drive() then runs them, at most `concurrency` at once, and hands
 -- each item's end to finish_item(index, res, err) exactly once:
 --   * over a transport with submit/wait (the client's curl multi handle), as
@@ -19,6 +19,7 @@ local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
+local transports = require "toolzz.transports"
 local runs = require "toolzz.batch_runs"
 
 local tostring, next, rawget, pcall, error, min = tostring, next, rawget, pcall, error, math.min
@@ -46,16 +47,19 @@ end
 
 -- ---- the queue ---------------------------------------------------------------
 --
--- The items a batch has judged and not yet started, in input order: five
+-- The items a batch has checked and not yet started, in input order: five
 -- slots each (index, operation, id, JSON body or a patch's checked changes,
 -- secrets), so that a queued item holds no job, request, URL or table of its
 -- own. Its job and request are made only when the item starts (calls.begin).
 local SLOTS = 5
 
+-- -> an empty queue.
 function _M.new_queue()
   return { n = 0, head = 1 }
 end
 
+-- Queue item index: its operation and what calls.check gave (id, body,
+-- secrets). Returns nothing.
 function _M.enqueue(q, index, op, id, body, secrets)
   local k = q.n * SLOTS
   q[k + 1], q[k + 2], q[k + 3], q[k + 4], q[k + 5] = index, op, id or false, body or false, secrets or false
@@ -102,6 +106,7 @@ end
 -- function that answers true once the batch is to stop.
 local function run_multi(state, transport, run, queue, concurrency, finish_item, stopping)
   local started = {}                -- index -> item, for the items started and not finished
+  -- Hand a started item's end (its job's res / err) to finish_item.
   local function finish(item)
     item.finished = true
     local job = item.job
@@ -109,6 +114,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
     started[item.index] = nil
     finish_item(item.index, job.res, job.err)
   end
+  -- End a started item with err (its job marks it) and hand it over.
   local function end_item(item, err)
     calls.advance(state, item.job, nil, err)
     finish(item)
@@ -121,6 +127,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
     for k = 1, #list do list[k] = started[list[k]] end
     return list
   end
+  -- End every started and queued item with a config error (message).
   local function fail_rest(message)
     local left = started_in_order()
     for k = 1, #left do
@@ -133,6 +140,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
   local waiting = {}                -- items sleeping before a retry
   local in_flight = 0
   local stopped = false
+  -- Queue a started item to be submitted again (a retry, its next request).
   local function push_ready(item)
     ready_tail = ready_tail + 1
     ready[ready_tail] = item
@@ -175,6 +183,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
       end
     end
   end
+  -- Ask the batch's should_stop (once it said true, stop()); true once stopped.
   local function check_stop()
     if stopping and not stopped and stopping() then stop() end
     return stopped
@@ -217,18 +226,19 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
       held = nil
       item.attempt = item.attempt + 1
       item.in_flight = true
-      attempts.announce(state, request, item.attempt)
+      attempts.notify_request(state, request, item.attempt)
       in_flight = in_flight + 1
     end
   end
 
   -- An answer (or failure) of an item's request is in: f = { tag, status,
   -- body, headers, elapsed, version } or { tag, nil, kind, message,
-  -- elapsed, headers, sent }. The item retries later, goes on to its next
-  -- request, or ends.
-  local function conclude(item, f)
+  -- elapsed, headers, sent } (the transport's outcome after its tag). The
+  -- item retries later, goes on to its next request, or ends.
+  local function settle(item, f)
     local job = item.job
-    local res, err, wait = attempts.conclude(state, job.request, item.attempt, f[2], f[3], f[4], f[5], f[6], f[7])
+    local res, err = attempts.settle(state, job.request, item.attempt, f[2], f[3], f[4], f[5], f[6])
+    local wait = err and attempts.retry_delay(state, job.request, item.attempt, err, f[7])
     if wait then
       item.last_err = err
       if stopped then return end_item(item, err) end -- no retry once stopped
@@ -276,7 +286,7 @@ local function run_multi(state, transport, run, queue, concurrency, finish_item,
         if item and item.in_flight then
           item.in_flight = false
           in_flight = in_flight - 1
-          conclude(item, f)
+          settle(item, f)
         end
       end
     end
@@ -286,13 +296,10 @@ end
 -- ---- in turn: inside nginx, or without a multi transport -------------------------
 
 -- Run a started item's requests one after another (a patch: its GET, then
--- its PUT), each with a single call's retries, and hand over its end.
+-- its PUT), each with a single call's retries (calls.drive), and hand over
+-- its end.
 local function run_in_turn(state, item, finish_item, stopping)
-  local job = item.job
-  while job.request do
-    calls.advance(state, job, attempts.perform(state, job.request, stopping))
-    if job.request and stopping and stopping() then calls.advance(state, job, nil, unsent_error(job)) end
-  end
+  local job = calls.drive(state, item.job, stopping, unsent_error)
   finish_item(item.index, job.res, job.err)
 end
 
@@ -320,7 +327,7 @@ end
 -- Run the queued items (see the top of this file). Returns true, or nil,
 -- message when another batch of this client is running.
 function _M.drive(state, queue, concurrency, finish_item, stopping)
-  local transport = attempts.transport_for(state)
+  local transport = transports.for_state(state)
   if transport.submit then
     local run, why = runs.claim(transport)
     if not run then return nil, why end

@@ -1,16 +1,22 @@
 -- toolzz.calls: an operation and its arguments -> requests -> its result.
 --
--- A call is a job: start() validates the arguments (the id, the body
--- against the operation's schema, with defaults) and makes the job's first
--- request; after each request is performed (toolzz.attempts), advance()
--- either gives the job its next request (a patch: the GET, then the PUT) or
--- ends it with its result, unwrapped as the operation says. Single calls and
--- batch items both go through start/advance; only the driving differs.
+-- A call is a job { op, step, request, res, err }. Read top to bottom:
+--   run(state, op, a, b)  -> res | nil, err: start, then drive
+--   start(...)            -> job: check() the arguments (the id, the body
+--                            against the operation's schema, with defaults,
+--                            encoded), then begin() its first request
+--   drive(state, job)     -> job, ended: perform each request
+--                            (toolzz.attempts) and advance()
+--   advance(state, job, res | nil, err) -> job: its next request (a patch:
+--                            the GET, then the PUT) or its end
+-- A batch checks every item first (check, dry_run_result) and begins each
+-- one only when it starts (toolzz.batch, toolzz.batch_drive).
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local validate = require "toolzz.validate"
 local attempts = require "toolzz.attempts"
 local patch = require "toolzz.patch"
+local raw_copy = require("toolzz.tables").raw_copy
 
 local type, ipairs, setmetatable = type, ipairs, setmetatable
 local match = string.match
@@ -35,6 +41,7 @@ local function merge_problems(problems, more)
   return problems
 end
 
+-- A bad id (of the argument named name, "id" by default) -> its problem.
 local function id_problem(id, name)
   return {
     path = name or "id",
@@ -43,16 +50,26 @@ local function id_problem(id, name)
   }
 end
 
+-- what (the argument's name), v -> the problem of v not being a table.
 local function not_a_table(what, v)
   return { path = "", message = what .. " must be a table, got " .. type(v) }
 end
 
+-- state, op -> the list of secrets to scrub from the errors of a call of
+-- op: a fresh list holding the token when its body may carry secrets
+-- (check() appends them), else the client's shared { token }.
+local function secrets_for(state, op)
+  local spec = op.schema
+  if spec and (spec.has_secrets or not state.cfg.strict) then return { state.cfg.token } end
+  return state.secrets
+end
+_M.secrets_for = secrets_for
+
 -- Validate and encode a body for spec (client defaults applied unless
--- no_defaults); returns json and the secrets to scrub from errors, or nil,
--- validation error. problems (a list or nil) may hold earlier ones.
-local function encode_body(state, spec, fields, problems, no_defaults)
-  -- a fresh list when the body may carry secrets (never state.secrets itself)
-  local secrets = (spec.has_secrets or not state.cfg.strict) and { state.cfg.token } or state.secrets
+-- no_defaults): returns its JSON, or nil, validation error. The body's
+-- secrets are appended to secrets; problems (a list or nil) may hold
+-- earlier ones.
+local function encode_body(state, spec, fields, secrets, problems, no_defaults)
   if type(fields) ~= "table" then
     problems = problems or {}
     problems[#problems + 1] = not_a_table("the body", fields)
@@ -64,57 +81,89 @@ local function encode_body(state, spec, fields, problems, no_defaults)
   local json, encode_problems = encode(body, cfg.max_body_bytes)
   if encode_problems then problems = merge_problems(problems or {}, encode_problems) end
   if problems and #problems > 0 then return nil, errors.redact(errors.validation(problems), secrets) end
-  return json, secrets
+  return json
 end
+
+-- The changes of a patch (id, changes) -> the checked raw copy of changes,
+-- or nil, validation error.
+local function check_patch(state, op, id, changes)
+  local problems = {}
+  if not validate.is_uuid(id) then problems[1] = id_problem(id) end
+  if type(changes) ~= "table" then
+    problems[#problems + 1] = not_a_table("changes", changes)
+  else
+    changes = raw_copy(changes)
+    local schema = op.patch.write.schema
+    validate.check_changes(schema, changes, state.cfg.strict, problems)
+    patch.masked_changes(schema, changes, problems)
+    local _, json_problems = encode(changes, state.cfg.max_body_bytes) -- what JSON cannot carry
+    if json_problems then merge_problems(problems, json_problems) end
+  end
+  if #problems > 0 then return nil, errors.redact(errors.validation(problems), state.secrets) end
+  return changes
+end
+
+-- Check a call of op before anything is made for it: id (nil when op takes
+-- none) and fields (the body, or a patch's changes; nil when op takes
+-- none). Returns what the call sends: the JSON body (false when op has
+-- none), for a patch the checked copy of the changes; or nil, err
+-- (validation; config when the client is closed). The body's secrets are
+-- appended to secrets (secrets_for(state, op)).
+local function check(state, op, id, fields, secrets)
+  if state.closed then return nil, errors.config("the client is closed") end
+  if op.patch then return check_patch(state, op, id, fields) end
+  local problems
+  if op.after and not validate.is_uuid(id) then problems = { id_problem(id, op.id_name) } end
+  if op.schema then return encode_body(state, op.schema, fields, secrets, problems) end
+  if problems then return nil, errors.validation(problems) end
+  return false
+end
+_M.check = check
 
 -- The request of op: { op, method, url, body, secrets, idempotent }.
 local function new_request(state, op, id, body, secrets)
   local prefix = state.prefix[op]
   return {
     op = op, method = op.method, url = id and (prefix .. id .. op.after) or prefix,
-    body = body, secrets = secrets or state.secrets, idempotent = op.idempotent,
+    body = body or nil, secrets = secrets or state.secrets, idempotent = op.idempotent,
   }
 end
 
--- The parts of a plain (not patch) call: true, id, json body, secrets, or
--- false, validation error. An operation with `{id}` in its path takes the
--- id first; one with a schema takes the body next.
-local function plain_parts(state, op, a, b)
-  local problems, id, fields = nil, nil, a
-  if op.after then
-    id, fields = a, b
-    if not validate.is_uuid(id) then problems = { id_problem(id, op.id_name) } end
-  end
-  local body, secrets
-  if op.schema then
-    body, secrets = encode_body(state, op.schema, fields, problems)
-    if not body then return false, secrets end
-  elseif problems then
-    return false, errors.validation(problems)
-  end
-  return true, id, body, secrets
-end
-
--- The request of a plain call, or nil, validation error.
-local function plain_request(state, op, a, b)
-  local ok, id, body, secrets = plain_parts(state, op, a, b)
-  if not ok then return nil, id end
+-- The request of a plain (not patch) call of op with arguments a, b, or
+-- nil, validation error (for toolzz.testing: what a call would send).
+function _M.request(state, op, a, b)
+  local id, fields = nil, a
+  if op.takes_id then id, fields = a, b end
+  local secrets = secrets_for(state, op)
+  local body, err = check(state, op, id, fields, secrets)
+  if body == nil then return nil, err end
   return new_request(state, op, id, body, secrets)
 end
-_M.request = plain_request
 
 -- A write in dry-run mode: what would be sent, nothing sent.
 -- Each result made here is remembered (weakly), so that a printer can tell
 -- it from a server record that merely looks like one (toolzz.cli).
 local dry_results = setmetatable({}, { __mode = "k" })
+-- request -> its dry-run result (remembered).
 local function dry_result(request)
   local res = { dry_run = true, method = request.method, url = request.url, body = request.body or "" }
   dry_results[res] = true
   return res
 end
+-- v -> true only for a dry-run result made here.
 function _M.is_dry_result(v) return dry_results[v] == true end
 
+-- A checked plain call (id, body, secrets as check() left them) -> its
+-- dry-run result when it is a write and the client is in dry-run mode,
+-- else nil (the call is to be sent). A patch's dry run ends after its GET.
+local function dry_run_result(state, op, id, body, secrets)
+  if op.patch or not (op.writes and state.cfg.dry_run) then return nil end
+  return dry_result(new_request(state, op, id, body, secrets))
+end
+_M.dry_run_result = dry_run_result
+
 -- End a job with a result or an error (marked with the call and step).
+-- Returns the job.
 local function finish(job, res, err)
   job.request = nil
   if err then
@@ -127,45 +176,12 @@ local function finish(job, res, err)
   return job
 end
 
+-- op -> a new job, not started.
 local function new_job(op)
   return { op = op, step = op.patch and "get" or nil, request = nil, res = nil } -- sized for what comes
 end
 
--- The first half of start(), for a batch that judges every item before it
--- sends any and makes each one's request only when the item starts:
--- nil, id, body, secrets when the call can start (its body validated and
--- encoded; for a patch, body is the checked copy of the changes), else the
--- call's final job (invalid, closed client, dry-run write).
-local function judge(state, op, a, b)
-  if state.closed then return finish(new_job(op), nil, errors.config("the client is closed")) end
-  if op.patch then
-    local problems = {}
-    if not validate.is_uuid(a) then problems[1] = id_problem(a) end
-    local changes = b
-    if type(b) ~= "table" then
-      problems[#problems + 1] = not_a_table("changes", b)
-    else
-      changes = patch.raw_copy(b)
-      validate.check_changes(op.patch.write.schema, changes, state.cfg.strict, problems)
-      patch.masked_changes(op.patch.write.schema, changes, problems)
-      local _, json_problems = encode(changes, state.cfg.max_body_bytes) -- what JSON cannot carry
-      if json_problems then merge_problems(problems, json_problems) end
-    end
-    if #problems > 0 then
-      return finish(new_job(op), nil, errors.redact(errors.validation(problems), state.secrets))
-    end
-    return nil, a, changes
-  end
-  local ok, id, body, secrets = plain_parts(state, op, a, b)
-  if not ok then return finish(new_job(op), nil, id) end
-  if op.writes and state.cfg.dry_run then
-    return finish(new_job(op), dry_result(new_request(state, op, id, body, secrets)))
-  end
-  return nil, id, body, secrets
-end
-_M.judge = judge
-
--- The second half: the job of a call judge() let start, with its first request.
+-- A checked call (check() gave body) -> its job, with its first request.
 local function begin(state, op, id, body, secrets)
   local job = new_job(op)
   if op.patch then
@@ -178,31 +194,34 @@ local function begin(state, op, id, body, secrets)
 end
 _M.begin = begin
 
--- Start a call: a job whose .request is to be performed next, or whose
--- .res / .err is already final (validation failed, dry-run write).
+-- A call that ends before it starts, with err (invalid, or a batch's queued
+-- item when the batch stops) -> the job start() would have ended the same way.
+local function failed(op, err)
+  return finish(new_job(op), nil, err)
+end
+_M.failed = failed
+
+-- Start a call of op with arguments a, b -> a job whose .request is to be
+-- performed next, or whose .res / .err is already final (invalid, closed
+-- client, dry-run write).
 function _M.start(state, op, a, b)
-  local job, id, body, secrets = judge(state, op, a, b)
-  if job then return job end
+  local id, fields = nil, a
+  if op.takes_id then id, fields = a, b end
+  local secrets = secrets_for(state, op)
+  local body, err = check(state, op, id, fields, secrets)
+  if body == nil then return failed(op, err) end
+  local dry = state.cfg.dry_run and dry_run_result(state, op, id, body, secrets)
+  if dry then return finish(new_job(op), dry) end
   return begin(state, op, id, body, secrets)
 end
 
--- A call that ends before it starts, with err (a batch's queued item when
--- the batch stops): the job start() would have ended the same way.
-function _M.failed(op, err)
-  return finish(new_job(op), nil, err)
-end
-
--- After the job's request was performed with (res | nil, err): the job's
--- next request, or its end.
-function _M.advance(state, job, res, err)
-  if err then return finish(job, nil, err) end
-  local op = job.op
-  if job.step ~= "get" then return finish(job, res) end
-  -- a patch whose GET answered: the record asked for? merge, validate, and PUT
+-- A patch whose GET answered res -> the job with its PUT as next request,
+-- or ended (another record, unfit, invalid merge, or a dry run).
+local function advance_patch(state, job, res)
   local other = patch.other_record(res, job.id)
   if other then return finish(job, nil, errors.new("decode", other)) end
   job.step = "update"
-  local write = op.patch.write
+  local write = job.op.patch.write
   local problems = patch.unfit(write.schema, res)
   if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
   local base = patch.body_of(write.schema, res)
@@ -213,10 +232,9 @@ function _M.advance(state, job, res, err)
     for i = 1, #state.secrets do read[#read + 1] = state.secrets[i] end
     return finish(job, nil, errors.redact(errors.validation(problems), read))
   end
-  local json, secrets_or_err = encode_body(state, write.schema, body, nil, true)
-  if not json then return finish(job, nil, errors.redact(secrets_or_err, read)) end
-  local secrets = secrets_or_err
-  if secrets == state.secrets then secrets = { state.cfg.token } end
+  local secrets = { state.cfg.token }
+  local json, err = encode_body(state, write.schema, body, secrets, nil, true)
+  if not json then return finish(job, nil, errors.redact(err, read)) end
   for i = 1, #read do secrets[#secrets + 1] = read[i] end
   local request = new_request(state, write, job.id, json, secrets)
   if state.cfg.dry_run then return finish(job, dry_result(request)) end
@@ -224,12 +242,31 @@ function _M.advance(state, job, res, err)
   return job
 end
 
--- Perform a single call; returns the result or nil, err.
-function _M.run(state, op, a, b)
-  local job = _M.start(state, op, a, b)
+-- After the job's request was performed with (res | nil, err): the job,
+-- with its next request, or ended.
+function _M.advance(state, job, res, err)
+  if err then return finish(job, nil, err) end
+  if job.step ~= "get" then return finish(job, res) end
+  return advance_patch(state, job, res)
+end
+
+-- Perform the job's requests one after another (toolzz.attempts), each
+-- with its retries, until it ends -> the job, ended. should_stop (a
+-- batch's, optional) is handed to the attempts; once it answers true, a
+-- next request is not sent and the job ends with unsent(job).
+local function drive(state, job, should_stop, unsent)
+  local perform, advance = attempts.perform, _M.advance
   while job.request do
-    _M.advance(state, job, attempts.perform(state, job.request))
+    advance(state, job, perform(state, job.request, should_stop))
+    if job.request and should_stop and should_stop() then advance(state, job, nil, unsent(job)) end
   end
+  return job
+end
+_M.drive = drive
+
+-- Perform a single call -> the result, or nil, err.
+function _M.run(state, op, a, b)
+  local job = drive(state, _M.start(state, op, a, b))
   if job.err then return nil, job.err end
   return job.res
 end

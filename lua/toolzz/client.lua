@@ -1,7 +1,9 @@
 -- toolzz.client: clients, and their methods built from the catalogue.
 --
--- A client's private state (options, the token, transports) lives in a
--- weak table keyed by the client, never in the client table itself.
+-- client.calcom.update(id, fields) is calls.run(state, op, id, fields)
+-- (toolzz.calls), op being the catalogue's "calcom.update". A client's
+-- private state (options, the token, transports) lives in a weak table
+-- keyed by the client, never in the client table itself.
 local options = require "toolzz.options"
 local operations = require "toolzz.operations"
 local validate = require "toolzz.validate"
@@ -15,6 +17,7 @@ local Client = {}
 Client.__index = Client
 local private = setmetatable({}, { __mode = "k" }) -- client -> state (holds the token)
 
+-- client -> "toolzz.client(<base_url>[, closed])", never the token.
 function Client.__tostring(client)
   local state = private[client]
   return "toolzz.client(" .. (state and state.cfg.base_url or "?")
@@ -50,24 +53,13 @@ local function call_method(group, state, op)
   end
 end
 
--- The per-client state every layer below reads.
+-- cfg (checked options) -> the per-client state every layer below reads
+-- (its transports are made on first use: toolzz.transports).
 local function new_state(cfg)
-  local ua = options.user_agent(cfg)
   local state = {
     cfg = cfg,
     secrets = { cfg.token }, -- what errors are scrubbed of when the body has no secret
     prefix = {}, -- operation -> its URL up to the id
-    headers = { -- for the cosocket transport (Content-Type: only with a body)
-      ["Authorization"] = "Bearer " .. cfg.token,
-      ["Accept"] = "application/json",
-      ["User-Agent"] = ua,
-    },
-    curl_headers = {
-      "Authorization: Bearer " .. cfg.token,
-      "Accept: application/json",
-      "User-Agent: " .. ua,
-      "Expect:", -- never wait for 100-continue
-    },
   }
   for _, op in ipairs(operations.list) do
     if op.path then state.prefix[op] = cfg[op.host] .. op.before end
@@ -76,6 +68,7 @@ local function new_state(cfg)
   return state
 end
 
+-- opts (toolzz.new's options) -> a client, or nil, config error.
 function _M.new(opts)
   local cfg, err = options.configure(opts)
   if not cfg then return nil, err end
@@ -110,6 +103,7 @@ end
 -- from the environment on first use.
 function _M.module_groups(target)
   local default_client
+  -- -> the default client, made on first use, or nil, config error.
   local function default()
     if not default_client then
       local client, err = _M.new()

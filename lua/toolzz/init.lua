@@ -6,15 +6,21 @@
 --   local res, err = client.gcal.update(function_id, fields)
 --
 -- Files by job, one direction only: toolzz.client (clients, methods from the
--- catalogue in toolzz.operations) -> toolzz.calls (arguments -> request,
--- with toolzz.validate and toolzz.schema) -> toolzz.attempts (hooks, retries
--- from toolzz.retry, answers read by toolzz.responses) -> a transport that
--- makes one attempt (the libcurl core, or toolzz.ngx inside nginx).
--- Options are checked once by toolzz.options. toolzz.operations is the one
--- description of every operation (name, path, body, help summary, aliases);
--- the command (toolzz.cli: one module per command family, toolzz.cli.call,
--- toolzz.cli.batch) and tools/gen-types.lua read it too; the command makes
--- its calls through this module's public API only.
+-- catalogue in toolzz.operations) -> toolzz.calls (run = start: check the
+-- arguments with toolzz.validate and toolzz.schema, begin the first
+-- request; then drive: perform each request and advance the job, a patch
+-- merged by toolzz.patch) -> toolzz.attempts (hooks, settle: the outcome
+-- read by toolzz.responses; retry_delay from toolzz.retry) -> a transport
+-- that makes one attempt, chosen and made by toolzz.transports (the
+-- libcurl core, or toolzz.ngx inside nginx). Options are checked once by
+-- toolzz.options (with the one URL splitter); toolzz.tables reads callers'
+-- tables raw. client.batch is toolzz.batch (check every item),
+-- toolzz.batch_drive (run them) and toolzz.batch_runs. toolzz.operations
+-- is the one description of every operation (name, path, body, help
+-- summary, aliases); the command (toolzz.cli: one module per command
+-- family, toolzz.cli.call, toolzz.cli.batch) and tools/gen-types.lua read
+-- it too; the command makes its calls through this module's public API
+-- only.
 local core = require "toolzz.core"
 local cjson = require "cjson"
 local schema = require "toolzz.schema"

@@ -3,7 +3,9 @@
 -- nginx's per-worker pool, the TLS handshake and its verdict, requests
 -- sent within the attempt's deadline, and the time helpers every cosocket
 -- read and write uses.
-local tostring, tonumber = tostring, tonumber
+local split_url = require("toolzz.options").split_url
+
+local tostring = tostring
 local find, sub, lower, match, gsub, format =
   string.find, string.sub, string.lower, string.match, string.gsub, string.format
 local floor = math.floor
@@ -39,24 +41,23 @@ function _M.handshake_failure_kind(err)
 end
 
 -- "http(s)://authority/path" -> target, or nil, why. The URL was checked by
--- the layer above; this only splits it.
+-- the layer above; this splits it (toolzz.options.split_url) and adds what
+-- connecting needs.
 function _M.parse_url(url)
-  local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
-  if not scheme then return nil, "the URL is not absolute" end
-  scheme = lower(scheme)
+  local parts = split_url(url)
+  if not parts then return nil, "the URL is not absolute" end
+  local scheme, host, port, path = parts.scheme, parts.host, parts.port, parts.path
   if scheme ~= "http" and scheme ~= "https" then return nil, "only http and https are spoken" end
-  local host, port = match(authority, "^(%[[%x:%.]+%]):?(%d*)$")
-  if not host then host, port = match(authority, "^([%w%.%-]+):?(%d*)$") end
-  if not host or host == "" then return nil, "the URL has no valid host" end
-  port = port ~= "" and tonumber(port) or (scheme == "https" and 443 or 80)
-  if port < 1 or port > 65535 then return nil, "the URL has an invalid port" end
+  if not host then return nil, "the URL has no valid host" end
+  if port == false then return nil, "the URL has an invalid port" end
+  port = port or (scheme == "https" and 443 or 80)
   if path == "" then path = "/" end
   if find(path, "[%c%s]") then return nil, "the URL path has spaces or control characters" end
   host = lower(host)
   local name = gsub(host, "^%[(.*)%]$", "%1") -- no brackets for SNI / verification
   return {
     tls = scheme == "https",
-    authority = authority, -- the Host header, as the URL spells it
+    authority = parts.authority, -- the Host header, as the URL spells it
     path = path,
     name = name,
     connect_host = host == "localhost" and "127.0.0.1" or host,

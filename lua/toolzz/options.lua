@@ -4,9 +4,10 @@
 -- nil, config error. Nothing here sends a byte.
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
+local raw_copy = require("toolzz.tables").raw_copy
 
-local type, next, pairs, ipairs, tonumber, setmetatable, getmetatable, rawget =
-  type, next, pairs, ipairs, tonumber, setmetatable, getmetatable, rawget
+local type, next, pairs, ipairs, tonumber, rawget =
+  type, next, pairs, ipairs, tonumber, rawget
 local find, match, lower, gsub, sub = string.find, string.match, string.lower, string.gsub, string.sub
 local floor = math.floor
 local getenv = os.getenv
@@ -60,46 +61,48 @@ local function is_loopback(host)
 end
 _M.is_loopback = is_loopback
 
+-- "scheme://authority/path..." -> its parts, split and nothing more
+-- checked: { scheme = lower case, authority = as written, host = (an IPv6
+-- one in brackets; nil when the authority has no valid host), port = a
+-- number, nil when absent, false when not 1-65535, path = the rest (query
+-- and fragment included) }; or nil when the URL is not absolute.
+-- The one URL splitter: options, the proxy rule (toolzz.transports) and
+-- the cosocket transport (toolzz.ngxconn) all read URLs with it.
+local function split_url(url)
+  local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil end
+  local host, port = match(authority, "^(%[[%x:%.]+%])(.*)$")
+  if not host then host, port = match(authority, "^([%w%.%-]+)(.*)$") end
+  if port == "" then
+    port = nil
+  elseif port then
+    port = tonumber(match(port, "^:(%d+)$"))
+    if not port or port < 1 or port > 65535 then port = false end
+  end
+  return { scheme = lower(scheme), authority = authority, host = host, port = port, path = path }
+end
+_M.split_url = split_url
+
 -- A base URL (option `name`, "base_url" by default) -> normalised
--- "scheme://authority/path" without trailing slash, scheme, host.
+-- "scheme://authority/path" without trailing slash, scheme, host; or nil,
+-- the message of a config error.
 local function parse_base_url(url, name)
   name = name or "base_url"
   if find(url, "[%c%s]") then return nil, name .. " must not contain spaces or control characters" end
-  local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
-  if not scheme then return nil, name .. " must look like https://host[:port][/path]" end
-  scheme = lower(scheme)
+  local parts = split_url(url)
+  if not parts then return nil, name .. " must look like https://host[:port][/path]" end
+  local scheme, authority, host, path = parts.scheme, parts.authority, parts.host, parts.path
   if scheme ~= "http" and scheme ~= "https" then return nil, name .. " must use http or https" end
   if find(path, "[?#]") then return nil, name .. " must not have a query or a fragment" end
   if find(authority, "@", 1, true) then return nil, name .. " must not carry user info" end
-  local host, port = match(authority, "^(%[[%x:%.]+%])(.*)$")
-  if not host then host, port = match(authority, "^([%w%.%-]+)(.*)$") end
   if not host then return nil, name .. " has no valid host" end
-  if port ~= "" then
-    local p = tonumber(match(port, "^:(%d+)$"))
-    if not p or p < 1 or p > 65535 then return nil, name .. " has an invalid port" end
-  end
+  if parts.port == false then return nil, name .. " has an invalid port" end
   if scheme == "http" and not is_loopback(host) then
     return nil, name .. ": plain http:// is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1]); use https://"
   end
   return scheme .. "://" .. authority .. gsub(path, "/+$", ""), scheme, host
 end
 _M.parse_base_url = parse_base_url
-
--- A raw copy (no __index or __pairs of the caller's runs while it is made);
--- only the array marker survives as a metatable. Each table is copied once:
--- a table shared many times, or a cycle, stays shared (a naive copy of one
--- shared k times per level costs k^depth); below 64 levels tables are kept
--- as they are (the encoder refuses such depth anyway).
-local function raw_copy(v, depth, seen)
-  if type(v) ~= "table" or depth > 64 then return v end
-  if seen[v] then return seen[v] end
-  local out = {}
-  seen[v] = out
-  for k, x in next, v do out[k] = raw_copy(x, depth + 1, seen) end
-  if getmetatable(v) == core.array_mt then setmetatable(out, core.array_mt) end
-  return out
-end
-function _M.raw_copy(v) return raw_copy(v, 0, {}) end
 
 -- An option's name for a message, whatever the caller used as a key.
 local function option_name(name)
@@ -176,7 +179,7 @@ function _M.configure(opts)
   if cfg.transport == "ngx" and type(rawget(_G, "ngx")) ~= "table" then
     return nil, errors.config("transport \"ngx\" works only inside nginx (lua-nginx-module)")
   end
-  cfg.defaults = raw_copy(rawget(opts, "defaults"), 0, {})
+  cfg.defaults = raw_copy(rawget(opts, "defaults"))
   return cfg
 end
 

@@ -35,11 +35,6 @@ local function copy(v, depth)
   return out
 end
 
--- A raw copy of a caller's changes, so that no __index or __pairs of theirs
--- runs while they are validated and merged; toolzz.array's marker is kept.
--- A cycle stays a cycle (the encoder then reports it as one).
-_M.raw_copy = require("toolzz.options").raw_copy
-
 -- An array's items reduced to their request fields (schema `items`).
 local function reduce_items(items, list)
   local out = {}

@@ -1,7 +1,10 @@
--- toolzz.responses: what one attempt's transport outcome means.
+-- toolzz.responses: what one attempt's outcome means.
 --
--- interpret(outcome...) turns a transport outcome into the decoded answer,
--- or nil, err of the contract's kinds. It knows no operation and no retry.
+-- interpret_answer(status, body, headers) -> the decoded answer, or nil,
+-- err (http, decode); interpret_failure(kind, message, headers) -> the err
+-- of a transport failure; unwrap(rule, res, body, headers) -> a list
+-- answer's records, or nil, err. Nothing here knows an operation's name or
+-- the retry policy.
 local cjson = require "cjson"
 local errors = require "toolzz.errors"
 local retry = require "toolzz.retry"
@@ -47,17 +50,23 @@ end
 -- about 30 times its size in Lua tables for an error.
 local MAX_ERROR_DATA_BYTES = 64 * 1024
 
+-- Response headers (or nil) -> the server's request id, or nil.
 local function request_id_of(headers)
   return headers and (headers["x-request-id"] or headers["request-id"]) or nil
 end
 _M.request_id_of = request_id_of
 
--- Turn one attempt's transport outcome into (result) or (nil, err).
--- Transport outcome: status, body, headers | nil, kind, message, elapsed, headers.
-function _M.interpret(status, body, headers, _, fail_headers)
-  if not status then
-    return nil, errors.new(body, headers, { request_id = request_id_of(fail_headers) })
-  end
+-- A transport failure (kind: network, timeout, tls, limit, config; the
+-- transport's message; the response headers read before it, or nil) ->
+-- its err.
+function _M.interpret_failure(kind, message, headers)
+  return errors.new(kind, message, { request_id = request_id_of(headers) })
+end
+
+-- An HTTP answer (status, body, headers) -> the decoded answer (a table;
+-- {} for a 204), or nil, err: decode for a 2xx that is not a JSON object
+-- or array, http for any other status (with retry_after when sent).
+function _M.interpret_answer(status, body, headers)
   local request_id = request_id_of(headers)
   if status >= 200 and status < 300 then
     if status == 204 then return {} end

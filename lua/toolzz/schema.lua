@@ -14,7 +14,7 @@
 -- list of typos. The validator
 -- (toolzz.validate) and the patch mapping (toolzz.patch) walk these;
 -- nothing else in the module knows a field name.
-local pairs, setmetatable, next, type = pairs, setmetatable, next, type
+local pairs, setmetatable = pairs, setmetatable
 
 local _M = {}
 
@@ -133,28 +133,5 @@ local function collect_secret_names(spec)
   end
 end
 for _, spec in pairs { _M.calcom, _M.gcal, _M.calcom_create, _M.gcal_create } do collect_secret_names(spec) end
-
--- Append to out every string held under a secret field's name anywhere in v
--- (read raw, each table once): what a lax body's unknown objects, a
--- result or client defaults may carry.
-local SECRET_NAMES = _M.SECRET_NAMES
-function _M.secret_strings(v, out)
-  local seen, stack = {}, { v }
-  while #stack > 0 do
-    local t = stack[#stack]
-    stack[#stack] = nil
-    if type(t) == "table" and not seen[t] then
-      seen[t] = true
-      for k, x in next, t do
-        if type(x) == "string" then
-          if SECRET_NAMES[k] then out[#out + 1] = x end
-        elseif type(x) == "table" then
-          stack[#stack + 1] = x
-        end
-      end
-    end
-  end
-  return out
-end
 
 return _M

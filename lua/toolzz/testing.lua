@@ -4,11 +4,19 @@ local client = require "toolzz.client"
 local calls = require "toolzz.calls"
 local operations = require "toolzz.operations"
 local responses = require "toolzz.responses"
+local transports = require "toolzz.transports"
 
 local _M = {
-  interpret = responses.interpret,
   operations = operations.by_name,
 }
+
+-- A transport's outcome (status, body, headers | nil, kind, message,
+-- elapsed, headers) -> the answer, or nil, err (toolzz.responses), as one
+-- attempt reads it before any operation's unwrapping.
+function _M.interpret(status, body_or_kind, headers_or_message, _, failure_headers)
+  if status then return responses.interpret_answer(status, body_or_kind, headers_or_message) end
+  return nil, responses.interpret_failure(body_or_kind, headers_or_message, failure_headers)
+end
 
 -- Which transport(s) a client has made: "ngx", "curl", "both" or "none".
 function _M.transport_of(c)
@@ -32,7 +40,7 @@ end
 
 -- The request headers a client's libcurl transport sends (token included).
 function _M.curl_headers(c)
-  return client.state_of(c).curl_headers
+  return transports.curl_headers(client.state_of(c).cfg)
 end
 
 -- The request a call would make: { method, url, body, ... } or nil, err.

@@ -63,7 +63,7 @@ end
 -- In non-strict mode an unknown field is sent as it is: a string under a
 -- secret field's name (an apiKey sent through an update), at its level or
 -- anywhere inside it, is kept as a secret too.
-local SECRET_NAMES, secret_strings = schema.SECRET_NAMES, schema.secret_strings
+local SECRET_NAMES, secret_strings = schema.SECRET_NAMES, require("toolzz.tables").secret_strings
 local function unknown_field_secrets(k, v, secrets)
   if type(v) == "string" then
     if SECRET_NAMES[k] then secrets[#secrets + 1] = v end
@@ -352,9 +352,9 @@ local function passes(spec, body, strict, secrets)
   return true
 end
 
--- LuaJIT compiles the walk into machine code that a C call cannot beat
--- (Cal.com: 1.8k instructions against 11.3k); on PUC Lua the quick test
--- saves most of the walk (9.3k against 22.5k).
+-- The quick test in C (src/check.c) runs on PUC Lua only: LuaJIT compiles
+-- the walk into machine code that a C call cannot beat (figures:
+-- bench/README.md, levers).
 local QUICK = not rawget(_G, "jit")
 
 -- The problems of body (appended to problems), or problems itself (nil when
@@ -368,10 +368,12 @@ function _M.problems(spec, body, strict, problems, secrets)
   return found
 end
 
+-- For tests and benchmarks: the problems of body as a list ({} when none).
 function _M.check(spec, body, strict, problems, secrets)
   return _M.problems(spec, body, strict, problems, secrets) or {}
 end
--- For tests: the quick test alone, and the walk alone.
+-- For tests: the quick test alone (true when body passes), and the walk
+-- alone (its problems).
 function _M.valid(spec, body, strict)
   return quick_valid(compile(spec).plan, body, strict, null)
 end

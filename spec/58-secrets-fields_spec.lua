@@ -1,4 +1,4 @@
--- Part 2 secrets: a Cal.com apiKey and a googleToken read by a patch never
+-- Secret fields: a Cal.com apiKey and a googleToken read by a patch never
 -- reach an error, a hook, a log line or tostring.
 local H = require "helpers"
 local S = H.stand_in
@@ -15,7 +15,7 @@ local function assert_clean(secrets, ...)
   end
 end
 
-describe("Part 2 secrets", function()
+describe("secret fields", function()
   before_each(function() S.reset() end)
 
   it("an apiKey echoed by the server in an error never shows", function()

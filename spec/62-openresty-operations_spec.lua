@@ -1,4 +1,4 @@
--- Part 2 inside nginx: every call made from content_by_lua goes through the
+-- Every operation inside nginx: every call made from content_by_lua goes through the
 -- cosocket transport (non-blocking), reaches its host, and answers as on
 -- plain Lua; a batch of mixed calls too. Needs nginx with the lua module:
 -- `make test` installs it, and a missing nginx fails this spec.
@@ -9,7 +9,7 @@ local R = require "openresty.harness"
 
 local S = H.stand_in
 
-describe("OpenResty Part 2 #no_valgrind", function()
+describe("OpenResty operations #no_valgrind", function()
   local gateway, error_log
 
   lazy_setup(function()
