@@ -17,7 +17,7 @@ local load = require "toolzz.sync.load"
 local diff = require "toolzz.sync.diff"
 local patch = require "toolzz.patch"
 local planner = require "toolzz.sync.plan"
-local raw_copy = require("toolzz.options").raw_copy
+local raw_copy = require("toolzz.tables").raw_copy
 
 local type, ipairs, pairs, setmetatable, pcall, tostring, tonumber, rawget =
   type, ipairs, pairs, setmetatable, pcall, tostring, tonumber, rawget

@@ -11,7 +11,7 @@ local hints = require "toolzz.hints"
 local kinds = require "toolzz.sync.kinds"
 local json = require "toolzz.sync.json"
 local canonical = require "toolzz.sync.canonical"
-local raw_copy = require("toolzz.options").raw_copy
+local raw_copy = require("toolzz.tables").raw_copy
 
 local type, pairs, ipairs, next, tostring, setmetatable, getmetatable, pcall, math_floor =
   type, pairs, ipairs, next, tostring, setmetatable, getmetatable, pcall, math.floor
