@@ -18,6 +18,7 @@ local calls = require "toolzz.calls"
 local input = require "toolzz.cli.input"
 local output = require "toolzz.cli.output"
 local progress = require "toolzz.cli.progress"
+local sync = require "toolzz.cli.sync"
 
 local type, tostring, tonumber, ipairs, pairs, getmetatable, setmetatable, rawget =
   type, tostring, tonumber, ipairs, pairs, getmetatable, setmetatable, rawget
@@ -28,7 +29,7 @@ local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local _M = {}
 
-_M.EXIT = { ok = 0, failed = 1, usage = 2, validation = 3, config = 4 }
+_M.EXIT = sync.EXIT -- 0 ok, 1 failed, 2 usage, 3 validation, 4 config; 5, 6, 7: plan and apply
 local EXIT = _M.EXIT
 
 -- ---- the operations, as data -------------------------------------------------------
@@ -91,8 +92,8 @@ local EPILOG = [[
 The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.
 Environment: TOOLZZ_TOKEN, TOOLZZ_BASE_URL, TOOLZZ_CONVERFLOW_URL.
 Exit status: 0 success; 1 the API or the network failed (http, network,
-timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration.
-A batch exits 0 only when every line succeeded, else 1.]]
+timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration; 5, 6, 7:
+see plan --help and apply --help. A batch exits 0 only when every line succeeded.]]
 
 local function whole_number(name, low, high)
   return function(text)
@@ -183,6 +184,7 @@ or {"line":N,"ok":false,"error":{...}}. A malformed line fails alone.]])
   batch:argument("file", "The JSON Lines file (- for stdin)."):argname("FILE.jsonl")
   batch:option("--concurrency", "Calls in flight at once."):argname("N")
     :convert(whole_number("--concurrency", 1, 256)):default("8")
+  sync.add_to_parser(parser)
   return parser
 end
 
@@ -221,12 +223,13 @@ local function fail(sys, err, secrets)
   return exit_code(err)
 end
 
+local COMMAND_WORDS = { calcom = true, gcal = true, batch = true, plan = true, apply = true, export = true }
 local function usage_error(sys, message, argv)
   -- Name the subcommand whose help would explain it.
   local words = {}
   for i = 1, #argv do
     local w = argv[i]
-    if w == "calcom" or w == "gcal" or w == "batch" or (#words > 0 and words[1] ~= "batch"
+    if COMMAND_WORDS[w] or (#words > 0 and words[1] ~= "batch"
         and #words == 1 and BATCH_OPERATIONS[words[1] .. "." .. w]) then
       words[#words + 1] = w
     end
@@ -438,6 +441,10 @@ local function run_batch(args, sys, opts, secrets)
   return failed == 0 and EXIT.ok or EXIT.failed
 end
 
+-- For the command modules (toolzz.cli.sync).
+_M.whole_number, _M.fail, _M.usage_error, _M.client_options, _M.new_client =
+  whole_number, fail, usage_error, client_options, new_client
+
 -- Run the command with arguments argv (a list of strings); returns the exit status.
 function _M.main(argv, sys)
   sys = sys or _M.system()
@@ -445,6 +452,7 @@ function _M.main(argv, sys)
   for i = 1, #(argv or {}) do args_list[i] = argv[i] end
   local ok, args = _M.parser():pparse(args_list)
   if not ok then return usage_error(sys, args, args_list) end
+  if sync.handles(args) then return sync.command(args, sys) end
   local opts, secrets = client_options(args, sys)
   if not opts then return fail(sys, secrets, {}) end
   if args.endpoint == "batch" then return run_batch(args, sys, opts, secrets) end

@@ -83,6 +83,17 @@ local function safe_text(s)
 end
 _M.safe_text = safe_text
 
+-- JSON text with each hostile code point (see above) inside its strings
+-- written as a \u escape: the same JSON value, safe on a terminal.
+function _M.json_safe(text)
+  return (gsub(text, "[\194\216\226\239][\128-\191][\128-\191]?", function(seq)
+    local len, cp = utf8_at(seq, 1)
+    if len and hostile_code_point(cp) then
+      return format("\\u%04x", cp) .. sub(seq, len + 1)
+    end
+  end))
+end
+
 -- ---- values ---------------------------------------------------------------------------
 
 -- Whether a dotted field path names a secret field (googleToken, apiKey).
