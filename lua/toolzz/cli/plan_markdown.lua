@@ -9,7 +9,7 @@
 --   plan_markdown.report(report)
 local view = require "toolzz.cli.plan_view"
 
-local type, ipairs, format, gsub, rep, max = type, ipairs, string.format, string.gsub, string.rep, math.max
+local ipairs, format, gsub, rep, max = ipairs, string.format, string.gsub, string.rep, math.max
 local gmatch = string.gmatch
 
 local _M = {}
@@ -75,8 +75,8 @@ end
 -- and the checksum. opts: secrets (strings to scrub).
 function _M.plan(plan, opts)
   opts = opts or {}
-  if type(plan) ~= "table" then plan = {} end
-  local lines = { "### toolzz plan", "", escape(view.summary_line(plan)), "" }
+  plan = view.scrubbed(plan, opts)
+  local lines = { "### toolzz plan", "", view.summary_line(plan), "" }
   local units = view.model(plan)
   if #units == 0 then
     lines[#lines + 1] = "No changes: the server matches the file."
@@ -114,8 +114,8 @@ end
 -- change with its outcome and error (kind, status, message, request id).
 function _M.report(report, opts)
   opts = opts or {}
-  if type(report) ~= "table" then report = {} end
-  local lines = { "### toolzz apply", "", escape(view.report_summary_line(report)), "" }
+  report = view.scrubbed(report, opts)
+  local lines = { "### toolzz apply", "", view.report_summary_line(report), "" }
   local units = view.report_model(report)
   if #units > 0 then
     lines[#lines + 1] = "| Outcome | Change | Unit | Kind | Key | Id | Details |"

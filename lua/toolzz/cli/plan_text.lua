@@ -6,7 +6,7 @@
 --   plan_text.report(report, { color = false })
 local view = require "toolzz.cli.plan_view"
 
-local type, ipairs, format = type, ipairs, string.format
+local ipairs, format = ipairs, string.format
 
 local _M = {}
 
@@ -55,7 +55,7 @@ end
 -- the checksum. opts: color (ANSI colours), secrets (strings to scrub).
 function _M.plan(plan, opts)
   opts = opts or {}
-  if type(plan) ~= "table" then plan = {} end
+  plan = view.scrubbed(plan, opts)
   local paint, lines = painter(opts), {}
   local units = view.model(plan)
   for _, unit in ipairs(units) do
@@ -97,7 +97,7 @@ end
 -- skipped, unknown), then the totals. opts as for plan.
 function _M.report(report, opts)
   opts = opts or {}
-  if type(report) ~= "table" then report = {} end
+  report = view.scrubbed(report, opts)
   local paint, lines = painter(opts), {}
   for _, unit in ipairs(view.report_model(report)) do
     lines[#lines + 1] = paint("bold", "unit " .. unit.id)

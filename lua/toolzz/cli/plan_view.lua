@@ -355,8 +355,18 @@ function _M.pad(s, n)
   return s .. rep(" ", n - _M.width(s))
 end
 
--- The lines as one text, with every secret the caller named scrubbed from it.
+-- A copy of a plan or report to render: every string the caller named in
+-- opts.secrets scrubbed from its strings (before any escaping could hide
+-- it), {} when it is not a table.
+function _M.scrubbed(t, opts)
+  if type(t) ~= "table" then return {} end
+  return output.printable(t, opts.secrets or {}, true)
+end
+
+-- The lines as one text, without trailing blanks, with every secret the
+-- caller named scrubbed from it.
 function _M.finish(lines, opts)
+  for i = 1, #lines do lines[i] = gsub(lines[i], " +$", "") end
   return errors.scrub(concat(lines, "\n") .. "\n", opts.secrets or {})
 end
 
@@ -382,11 +392,15 @@ function _M.error_text(e)
   return head
 end
 
--- The report's counts as "3 applied, 1 failed, 0 skipped, 0 unknown".
+-- The report's counts as "3 applied, 1 failed, 0 skipped, 0 unknown",
+-- counted from its changes (what the lines above the count show).
 function _M.report_summary_line(report)
-  local s = type(report.summary) == "table" and report.summary or {}
+  local counts = {}
+  for _, c in ipairs(list_of(report.changes)) do
+    if type(c) == "table" and c.outcome ~= nil then counts[c.outcome] = (counts[c.outcome] or 0) + 1 end
+  end
   local parts = {}
-  for _, name in ipairs(OUTCOMES) do parts[#parts + 1] = format("%d %s", tonumber(s[name]) or 0, name) end
+  for _, name in ipairs(OUTCOMES) do parts[#parts + 1] = format("%d %s", counts[name] or 0, name) end
   return concat(parts, ", ")
 end
 

@@ -42,6 +42,11 @@ local function unit_id(text)
   return nil, "--unit must be a unit id (a UUID), got '" .. output.one_line(text) .. "'"
 end
 
+local function hex(text)
+  if match(text, "^%x+$") then return text end
+  return nil, "--checksum must be the hex checksum `toolzz plan` prints, got '" .. output.one_line(text) .. "'"
+end
+
 local function concurrency_option(command, default)
   command:option("--concurrency", "Requests in flight at once (default " .. default .. ")."):argname("N")
     :convert(cli().whole_number("--concurrency", 1, 256))
@@ -82,7 +87,7 @@ function _M.add_to_parser(parser)
     :action(mark("apply"))
   apply:argument("file", "The desired-state file or a saved plan (- for stdin)."):argname("FILE|PLAN")
   apply:flag("--yes", "Apply without asking.")
-  apply:option("--checksum", "Apply only if the plan has this checksum (from `toolzz plan`)."):argname("HEX")
+  apply:option("--checksum", "Apply only if the plan has this checksum (from `toolzz plan`)."):argname("HEX"):convert(hex)
   apply:flag("--force", "Override the safety limits (maxUpdates, the wrong-unit guard).")
   apply:flag("--update-secrets", "Send each googleToken reference on update too (kept otherwise).")
   apply:flag("--json", "Print the report as JSON.")
@@ -127,7 +132,7 @@ end
 -- that plan; or nil, validation error (exit 3: a bad file).
 local function read_given(sys, path)
   local text, why = input.reader(sys.stdin)(path)
-  if not text then return nil, errors.new("validation", tostring(path) .. ": " .. tostring(why)) end
+  if not text then return nil, errors.new("validation", tostring(why)) end
   local value = input.decode(text)
   if type(value) == "table" and value.toolzz_plan ~= nil then return text, value end
   return text
@@ -165,8 +170,9 @@ end
 -- Whether output to stdout gets colours: a terminal, and NO_COLOR unset or empty.
 local function colour(sys)
   local no_color = sys.getenv("NO_COLOR")
-  return sys.isatty(1) and (no_color == nil or no_color == "")
+  return sys.isatty(1) == true and (no_color == nil or no_color == "")
 end
+_M.colour = colour
 
 -- Unit ids marked exclusive in a desired table, as a set.
 local function exclusive_units(desired)
