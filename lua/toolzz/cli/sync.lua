@@ -344,10 +344,13 @@ end
 -- ---- export -------------------------------------------------------------------------------
 
 local function run_export(args, sys, opts, secrets)
-  local sync, err = sync_module()
-  if not sync then return fail(sys, err, secrets) end
   local client, run = client_for(args, sys, opts, secrets)
   if not client then return fail(sys, run, secrets) end
+  local sync, err = sync_module()
+  if not sync then
+    client:close()
+    return fail(sys, err, secrets)
+  end
   local calls, doc
   calls, err = sync_calls(client)
   if calls then doc, err = calls.export(args.unit) end
