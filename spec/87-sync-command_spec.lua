@@ -160,6 +160,35 @@ describe("toolzz plan/apply/export arguments", function()
   end)
 end)
 
+describe("toolzz apply and secret references", function()
+  it("collects the values apply will send, to scrub them from everything it prints", function()
+    local folder = os.tmpname()
+    os.remove(folder)
+    assert(os.execute("mkdir -p '" .. folder .. "/secrets'"))
+    finally(function() os.execute("rm -rf '" .. folder .. "'") end)
+    local f = assert(io.open(folder .. "/secrets/gtoken", "wb"))
+    f:write("ya29.file-token-value-0001\n")
+    f:close()
+    local env = { GCAL_TOKEN = "ya29.env-token-value-0002", CAL_KEY = "cal_live_env-key-0003", PLAN_TOKEN = "ya29.plan-0004" }
+    local sys = { getenv = function(name) return env[name] end }
+    local desired = { toolzz = 1, units = { {
+      unit = UNIT,
+      calcom = { { key = "a", title = "A", apiKey = { env = "CAL_KEY" }, prompt = { env = "NOT_A_SECRET" } } },
+      gcal = { { key = "b", name = "B", googleCalendar = { googleToken = { file = "secrets/gtoken" } } },
+               { key = "c", name = "C", googleCalendar = { googleToken = { env = "GCAL_TOKEN" } } },
+               { key = "d", name = "D", googleCalendar = { googleToken = { env = "UNSET" } } } } } } }
+    local found = sync_cli.add_secret_values({ "api-token" }, desired, sys, folder)
+    table.sort(found)
+    assert.same({ "api-token", "cal_live_env-key-0003", "ya29.env-token-value-0002", "ya29.file-token-value-0001" }, found)
+    local plan = { toolzz_plan = 1, changes = {
+      { action = "update", diff = { { path = "googleCalendar.googleToken", secret = true, new = { env = "PLAN_TOKEN" } } } },
+      { action = "create", fields = { googleCalendar = { googleToken = { file = folder .. "/secrets/gtoken" } } } } } }
+    found = sync_cli.add_secret_values({}, plan, sys, "/nonexistent")
+    table.sort(found)
+    assert.same({ "ya29.file-token-value-0001", "ya29.plan-0004" }, found)
+  end)
+end)
+
 describe("toolzz plan/apply exit statuses", function()
   local function report(...)
     local changes = {}

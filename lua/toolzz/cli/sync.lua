@@ -18,7 +18,7 @@ local view = require "toolzz.cli.plan_view"
 local plan_text = require "toolzz.cli.plan_text"
 local plan_markdown = require "toolzz.cli.plan_markdown"
 
-local type, ipairs, tostring, pcall, require = type, ipairs, tostring, pcall, require
+local type, pairs, ipairs, tostring, pcall, require = type, pairs, ipairs, tostring, pcall, require
 local match, find, gsub = string.match, string.find, string.gsub
 local open, rename, remove = io.open, os.rename, os.remove
 
@@ -128,6 +128,11 @@ local function fail(sys, err, secrets, refusal_status)
   return exit_of(err, refusal_status)
 end
 
+-- The folder of a path ("." for a bare name).
+local function folder_of(path)
+  return match(path, "^(.*)/[^/]*$") or "."
+end
+
 -- The text of FILE and, when it is a saved plan (JSON with "toolzz_plan"),
 -- that plan; or nil, validation error (exit 3: a bad file).
 local function read_given(sys, path)
@@ -173,6 +178,38 @@ local function colour(sys)
   return sys.isatty(1) == true and (no_color == nil or no_color == "")
 end
 _M.colour = colour
+
+-- The values of the secret references ({"env": NAME} or {"file": PATH}
+-- under apiKey or googleToken, or in a diff item marked secret) in a desired
+-- table or plan, appended to `secrets`: what apply will send is scrubbed from
+-- everything the command prints, should any message ever carry it. A
+-- relative PATH is read from `folder`. Only apply calls this: plan never
+-- reads a secret reference.
+function _M.add_secret_values(secrets, value, sys, folder)
+  local function reference_value(ref)
+    if type(ref) ~= "table" then return end
+    if type(ref.env) == "string" then return sys.getenv(ref.env) end
+    if type(ref.file) == "string" then
+      local path = find(ref.file, "^/") and ref.file or (folder .. "/" .. ref.file)
+      local file = open(path, "rb")
+      if not file then return end
+      local text = file:read("*a")
+      file:close()
+      return text and (gsub(text, "\r?\n$", ""))
+    end
+  end
+  local function walk(node, depth)
+    if type(node) ~= "table" or depth > 16 then return end
+    for k, v in pairs(node) do
+      local secret = output.SECRET_KEYS[k] or (node.secret == true and (k == "new" or k == "old"))
+      local found = secret and reference_value(v)
+      if type(found) == "string" and found ~= "" then secrets[#secrets + 1] = found end
+      walk(v, depth + 1)
+    end
+  end
+  walk(value, 0)
+  return secrets
+end
 
 -- Unit ids marked exclusive in a desired table, as a set.
 local function exclusive_units(desired)
@@ -295,6 +332,7 @@ local function run_apply(args, sys, opts, secrets)
     desired, err = load_desired(sync, args.file, text)
     if not desired then return fail(sys, err, secrets) end
   end
+  _M.add_secret_values(secrets, saved or desired, sys, args.file == "-" and "." or folder_of(args.file))
   local client, run = client_for(args, sys, opts, secrets)
   if not client then return fail(sys, run, secrets) end
   local calls
