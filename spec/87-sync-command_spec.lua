@@ -136,6 +136,11 @@ describe("toolzz plan/apply/export arguments", function()
       assert.equal("", out())
       assert.matches("/nonexistent/desired.json", err(), 1, true)
     end
+    -- a file name that would reorder the line is shown escaped
+    local sys, _, err = fake_system()
+    assert.equal(3, cli.main(against_stand_in { "plan", "/nonexistent/\226\128\174nosj.json" }, sys))
+    assert.matches("/nonexistent/\\u202enosj.json", err(), 1, true)
+    assert.is_nil(err():find("\226\128\174", 1, true))
     assert.equal(0, stand_in.stats().requests)
   end)
 

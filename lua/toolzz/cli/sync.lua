@@ -122,9 +122,10 @@ local function exit_of(err, refusal_status)
 end
 _M.exit_of = exit_of
 
--- Print err and return its exit status.
+-- Print err on stderr (its lines terminal-safe: bidi controls too) and
+-- return its exit status.
 local function fail(sys, err, secrets, refusal_status)
-  cli().fail(sys, err, secrets)
+  for _, line in ipairs(output.error_lines(err, secrets)) do say(sys, view.safe_text(line)) end
   return exit_of(err, refusal_status)
 end
 
