@@ -442,8 +442,8 @@ local function run_batch(args, sys, opts, secrets)
 end
 
 -- For the command modules (toolzz.cli.sync).
-_M.whole_number, _M.fail, _M.usage_error, _M.client_options, _M.new_client =
-  whole_number, fail, usage_error, client_options, new_client
+_M.whole_number, _M.usage_error, _M.client_options, _M.new_client =
+  whole_number, usage_error, client_options, new_client
 
 -- Run the command with arguments argv (a list of strings); returns the exit status.
 function _M.main(argv, sys)
