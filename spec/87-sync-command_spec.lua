@@ -87,6 +87,8 @@ describe("toolzz plan/apply/export arguments", function()
       { { "apply" }, "missing argument 'file'", "toolzz apply --help" },
       { { "apply", file, "--checksum", "not-hex" }, "--checksum must be the hex checksum", "toolzz apply --help" },
       { { "apply", file, "--markdown" }, "unknown option '--markdown'", "toolzz apply --help" },
+      { { "--dry-run", "apply", file, "--yes" }, "apply has no --dry-run: `toolzz plan FILE` shows what apply would do",
+        "toolzz apply --help" },
       { { "export" }, "missing option '--unit'", "toolzz export --help" },
       { { "export", "--unit", "not-a-uuid" }, "--unit must be a unit id (a UUID), got 'not-a-uuid'",
         "toolzz export --help" },

@@ -310,6 +310,11 @@ function _M.report_status(report)
   return EXIT.partial
 end
 
+-- The length of a list from a plan (0 when it is not a table).
+local function count(list)
+  return type(list) == "table" and #list or 0
+end
+
 -- Ask on the terminal whether to apply; true only for the answer "yes".
 local function confirmed(sys)
   sys.stderr:write("Apply these changes? Only 'yes' is accepted: ")
@@ -319,6 +324,9 @@ local function confirmed(sys)
 end
 
 local function run_apply(args, sys, opts, secrets)
+  if args.dry_run then -- a dry-run client would report writes it never made as applied
+    return cli().usage_error(sys, "apply has no --dry-run: `toolzz plan FILE` shows what apply would do", { "apply" })
+  end
   local text, saved = read_given(sys, args.file)
   if not text then return fail(sys, saved, secrets) end
   local ask = saved == nil and not args.yes and not args.checksum
@@ -352,13 +360,13 @@ local function run_apply(args, sys, opts, secrets)
     run.done()
     if not plan then return finish(err) end
     sys.stdout:write(plan_text.plan(plan, { color = colour(sys), secrets = secrets }))
-    if #(type(plan.changes) == "table" and plan.changes or {}) == 0 and #(type(plan.failed) == "table"
-        and plan.failed or {}) == 0 then
+    local failed = count(plan.failed)
+    if count(plan.changes) == 0 and failed == 0 then
       client:close()
       sys.stdout:write("Nothing to apply.\n")
       return EXIT.ok
     end
-    if #(type(plan.failed) == "table" and plan.failed or {}) == 0 and not confirmed(sys) then
+    if failed == 0 and not confirmed(sys) then -- with failed matches apply refuses: no question
       client:close()
       say(sys, "toolzz: apply cancelled: nothing was written")
       return EXIT.refused
