@@ -101,10 +101,6 @@ end
 
 -- ---- pieces of a run ----------------------------------------------------------------------
 
-local function say(sys, line)
-  sys.stderr:write(line, "\n")
-end
-
 -- The toolzz.sync module, or nil, config error.
 local function sync_module()
   local ok, sync = pcall(require, "toolzz.sync")
@@ -125,7 +121,7 @@ _M.exit_of = exit_of
 -- Print err on stderr (its lines terminal-safe: bidi controls too) and
 -- return its exit status.
 local function fail(sys, err, secrets, refusal_status)
-  for _, line in ipairs(output.error_lines(err, secrets)) do say(sys, view.safe_text(line)) end
+  for _, line in ipairs(output.error_lines(err, secrets)) do sys.stderr:write(view.safe_text(line), "\n") end
   return exit_of(err, refusal_status)
 end
 
@@ -212,17 +208,6 @@ function _M.add_secret_values(secrets, value, sys, folder)
   return secrets
 end
 
--- Unit ids marked exclusive in a desired table, as a set.
-local function exclusive_units(desired)
-  local set = {}
-  if type(desired) == "table" and type(desired.units) == "table" then
-    for _, u in ipairs(desired.units) do
-      if type(u) == "table" and u.exclusive == true and type(u.unit) == "string" then set[u.unit] = true end
-    end
-  end
-  return set
-end
-
 -- A client and the call options for progress: on a terminal, a bar once a
 -- run has at least PROGRESS_MIN steps; --verbose lines rub it out first.
 local PROGRESS_MIN = 10
@@ -231,18 +216,26 @@ local function client_for(args, sys, opts, secrets)
   local client, err = cli().new_client(opts, sys, args, secrets,
     { before_line = function() if bar then bar:clear() end end })
   if not client then return nil, err end
-  local run = {}
-  function run.on_progress(done, total)
+  local run, failed = {}, 0
+  function run.on_progress(done, total, _, result)
+    if type(result) == "table" and (result.outcome == "failed" or result.err ~= nil) then failed = failed + 1 end
     if not bar and sys.isatty(2) and type(total) == "number" and total >= PROGRESS_MIN then
       bar = progress.new(sys.stderr, total, sys.now)
     end
-    if bar then bar:update(done, 0) end
+    if bar then bar:update(done, failed) end
   end
   function run.done()
     if bar then bar:clear() end
-    bar = nil
+    bar, failed = nil, 0
   end
   return client, run
+end
+
+-- The canonical JSON text of a plan, report or desired table, or nil, err.
+local function encoded(sync, value)
+  local text, why = sync.encode(value)
+  if type(text) == "string" then return text end
+  return nil, errors.config("cannot write it as JSON: " .. tostring(why))
 end
 
 -- The client's sync calls, or nil, config error.
@@ -277,18 +270,23 @@ local function run_plan(args, sys, opts, secrets)
   run.done()
   client:close()
   if not plan then return fail(sys, err, secrets) end
+  local json
+  if args.out or args.json then
+    json, err = encoded(sync, plan)
+    if not json then return fail(sys, err, secrets) end
+  end
   if args.out then
-    local ok, write_err = write_file(args.out, sync.encode(plan))
+    local ok, write_err = write_file(args.out, json)
     if not ok then return fail(sys, write_err, secrets) end
   end
   if args.json then
-    json_out(sys, errors.scrub(sync.encode(plan), secrets))
+    json_out(sys, errors.scrub(json, secrets))
   elseif args.markdown then
     sys.stdout:write(plan_markdown.plan(plan, { secrets = secrets }))
   else
     sys.stdout:write(plan_text.plan(plan, { color = colour(sys), secrets = secrets }))
   end
-  if args.detailed_exitcode and view.has_differences(plan, exclusive_units(desired)) then
+  if args.detailed_exitcode and view.has_differences(plan) then -- unmanaged of exclusive units are marked so
     return EXIT.differences
   end
   return EXIT.ok
@@ -368,7 +366,7 @@ local function run_apply(args, sys, opts, secrets)
     end
     if failed == 0 and not confirmed(sys) then -- with failed matches apply refuses: no question
       client:close()
-      say(sys, "toolzz: apply cancelled: nothing was written")
+      sys.stderr:write("toolzz: apply cancelled: nothing was written\n")
       return EXIT.refused
     end
     target = plan -- the plan shown is the plan applied: a record changed since is skipped, not overwritten
@@ -381,7 +379,10 @@ local function run_apply(args, sys, opts, secrets)
   run.done()
   client:close()
   if args.json then
-    json_out(sys, errors.scrub(sync.encode(report), secrets))
+    local json
+    json, err = encoded(sync, report)
+    if not json then return fail(sys, err, secrets) end
+    json_out(sys, errors.scrub(json, secrets))
   else
     sys.stdout:write(plan_text.report(report, { color = colour(sys), secrets = secrets }))
   end
@@ -404,7 +405,10 @@ local function run_export(args, sys, opts, secrets)
   run.done()
   client:close()
   if not doc then return fail(sys, err, secrets) end
-  local text = errors.scrub(sync.encode(doc), secrets)
+  local text
+  text, err = encoded(sync, doc)
+  if not text then return fail(sys, err, secrets) end
+  text = errors.scrub(text, secrets)
   if args.out then
     local ok, write_err = write_file(args.out, text)
     if not ok then return fail(sys, write_err, secrets) end
