@@ -49,6 +49,7 @@ build = {
     ["toolzz.calls"] = "lua/toolzz/calls.lua",
     ["toolzz.cli"] = "lua/toolzz/cli/init.lua",
     ["toolzz.cli.input"] = "lua/toolzz/cli/input.lua",
+    ["toolzz.cli.line_diff"] = "lua/toolzz/cli/line_diff.lua",
     ["toolzz.cli.output"] = "lua/toolzz/cli/output.lua",
     ["toolzz.cli.plan_markdown"] = "lua/toolzz/cli/plan_markdown.lua",
     ["toolzz.cli.plan_text"] = "lua/toolzz/cli/plan_text.lua",

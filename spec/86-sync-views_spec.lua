@@ -174,6 +174,25 @@ describe("sync plan as text", function()
   end)
 end)
 
+describe("sync plan remarks", function()
+  it("shows the plan's notes, units where nothing matched, and the problems of an invalid create", function()
+    local plan = sample_plan()
+    plan.notes = { { unit = UNIT, kind = "calcom", key = "sales", path = "apiKey",
+                     message = "apiKey is sent only when a record is created: the existing record keeps its own" } }
+    plan.unmatched = { { unit = UNIT2, kind = "gcal", server = 3, file = 2 } }
+    plan.failed[2] = { unit = UNIT2, kind = "calcom", key = "new", reason = "invalid",
+                       problems = { { path = "timezone", message = "must be an IANA time zone" } } }
+    local text = plan_text.plan(plan)
+    assert.truthy(text:find("\nNotes:\n  unit " .. UNIT .. " calcom sales: apiKey is sent only when a record is "
+      .. "created: the existing record keeps its own\n  unit " .. UNIT2 .. " gcal: 3 on the server, 2 in the file, "
+      .. "not one matched (the wrong unit?): apply refuses this without --force\n", 1, true))
+    assert.truthy(text:find("  ! failed    calcom new      invalid: timezone must be an IANA time zone\n", 1, true))
+    local md = plan_markdown.plan(plan)
+    assert.truthy(md:find("**Notes**\n\n- unit " .. UNIT:gsub("%-", "\\-") .. " calcom sales\\: apiKey", 1, true))
+    assert.is_nil(plan_text.plan(sample_plan()):find("Notes:", 1, true))
+  end)
+end)
+
 describe("sync line diff", function()
   local function ops(a, b)
     local out = {}
@@ -193,6 +212,16 @@ describe("sync line diff", function()
   it("finds the longest common subsequence, not only a common head and tail", function()
     local result = ops({ "x", "a", "b", "c", "y" }, { "z", "a", "b", "c", "w" })
     assert.same({ "-x", "+z", " a", " b", " c", "-y", "+w" }, result)
+  end)
+
+  it("shows a very long middle as all removed then all added, without building a huge table", function()
+    local a, b = {}, {}
+    for i = 1, 600 do a[i] = "old " .. i b[i] = "new " .. i end
+    local diff = view.line_diff(a, b)
+    assert.equal(1200, #diff)
+    assert.same({ "-", "old 1" }, diff[1])
+    assert.same({ "-", "old 600" }, diff[600])
+    assert.same({ "+", "new 1" }, diff[601])
   end)
 
   it("rebuilds both sides from any diff", function()

@@ -103,6 +103,13 @@ function _M.plan(plan, opts)
       end
     end
   end
+  local remarks = view.remarks(plan)
+  if #remarks > 0 then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "**Notes**"
+    lines[#lines + 1] = ""
+    for _, remark in ipairs(remarks) do lines[#lines + 1] = "- " .. escape(remark) end
+  end
   if plan.checksum ~= nil then
     lines[#lines + 1] = ""
     lines[#lines + 1] = "Checksum: " .. cell(view.safe_text(plan.checksum))

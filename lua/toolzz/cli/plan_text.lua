@@ -75,6 +75,12 @@ function _M.plan(plan, opts)
   if #units > 0 then lines[#lines + 1] = "" end
   lines[#lines + 1] = "Plan: " .. view.summary_line(plan) .. "."
   if #units == 0 then lines[#lines + 1] = "No changes: the server matches the file." end
+  local remarks = view.remarks(plan)
+  if #remarks > 0 then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "Notes:"
+    for _, remark in ipairs(remarks) do lines[#lines + 1] = "  " .. remark end
+  end
   for _, unit in ipairs(units) do
     for _, row in ipairs(unit.rows) do
       if row.change then

@@ -12,6 +12,7 @@ local cjson = require "cjson"
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local output = require "toolzz.cli.output"
+local diff_lines = require "toolzz.cli.line_diff"
 
 local type, pairs, ipairs, next, tostring, tonumber, getmetatable, sort =
   type, pairs, ipairs, next, tostring, tonumber, getmetatable, table.sort
@@ -123,83 +124,8 @@ local function split_lines(s)
 end
 _M.split_lines = split_lines
 
--- ---- line diff ------------------------------------------------------------------------
-
-local MAX_LCS_CELLS = 4000000 -- beyond this the middle is shown as all removed, all added
-
--- The lines of a and b as a diff: a list of { " " | "-" | "+", line }. The
--- common head and tail are kept aside, the middle compared by longest
--- common subsequence.
-local function line_diff(a, b)
-  local head, a_end, b_end = 0, #a, #b
-  while head < a_end and head < b_end and a[head + 1] == b[head + 1] do head = head + 1 end
-  while a_end > head and b_end > head and a[a_end] == b[b_end] do a_end, b_end = a_end - 1, b_end - 1 end
-  local out = {}
-  for i = 1, head do out[#out + 1] = { " ", a[i] } end
-  local n, m = a_end - head, b_end - head
-  if n * m > MAX_LCS_CELLS then
-    for i = head + 1, a_end do out[#out + 1] = { "-", a[i] } end
-    for j = head + 1, b_end do out[#out + 1] = { "+", b[j] } end
-  else
-    -- lcs[i][j]: common length of a[head+i..a_end] and b[head+j..b_end].
-    local lcs = {}
-    for i = n + 1, 1, -1 do
-      local row, below = {}, lcs[i + 1]
-      for j = m + 1, 1, -1 do
-        if i > n or j > m then row[j] = 0
-        elseif a[head + i] == b[head + j] then row[j] = below[j + 1] + 1
-        else
-          local down, right = below[j], row[j + 1]
-          row[j] = down >= right and down or right
-        end
-      end
-      lcs[i] = row
-    end
-    local i, j = 1, 1
-    while i <= n or j <= m do
-      if i <= n and j <= m and a[head + i] == b[head + j] then
-        out[#out + 1] = { " ", a[head + i] }
-        i, j = i + 1, j + 1
-      elseif j > m or (i <= n and lcs[i + 1][j] >= lcs[i][j + 1]) then
-        out[#out + 1] = { "-", a[head + i] }
-        i = i + 1
-      else
-        out[#out + 1] = { "+", b[head + j] }
-        j = j + 1
-      end
-    end
-  end
-  for i = a_end + 1, #a do out[#out + 1] = { " ", a[i] } end
-  return out
-end
-_M.line_diff = line_diff
-
--- The diff with runs of unchanged lines longer than 2 × context cut to
--- their ends and a { "…", count } marker.
-local function with_context(diff, context)
-  local out, i = {}, 1
-  while i <= #diff do
-    if diff[i][1] ~= " " then
-      out[#out + 1] = diff[i]
-      i = i + 1
-    else
-      local j = i
-      while j + 1 <= #diff and diff[j + 1][1] == " " do j = j + 1 end
-      local keep_before = i == 1 and 0 or context
-      local keep_after = j == #diff and 0 or context
-      if j - i + 1 > keep_before + keep_after + 1 then
-        for k = i, i + keep_before - 1 do out[#out + 1] = diff[k] end
-        out[#out + 1] = { "...", j - i + 1 - keep_before - keep_after }
-        for k = j - keep_after + 1, j do out[#out + 1] = diff[k] end
-      else
-        for k = i, j do out[#out + 1] = diff[k] end
-      end
-      i = j + 1
-    end
-  end
-  return out
-end
-_M.with_context = with_context
+local line_diff, with_context = diff_lines.diff, diff_lines.with_context
+_M.line_diff, _M.with_context = line_diff, with_context
 
 -- ---- the model both views render --------------------------------------------------------
 
@@ -271,6 +197,11 @@ local function failure_text(f)
   local paths = {}
   for _, p in ipairs(list_of(f.paths)) do paths[#paths + 1] = str(p) end
   if #paths > 0 then parts[#parts + 1] = "paths " .. concat(paths, ", ") end
+  local problems = {}
+  for _, p in ipairs(list_of(f.problems)) do
+    problems[#problems + 1] = type(p) == "table" and (str(p.path) .. " " .. str(p.message)) or str(p)
+  end
+  if #problems > 0 then parts[#parts + 1] = concat(problems, "; ") end
   if f.message ~= nil then parts[#parts + 1] = str(f.message) end
   return concat(parts, ": ")
 end
@@ -315,6 +246,27 @@ function _M.model(plan)
     end
   end
   return units
+end
+
+-- The plan's remarks, as lines: its notes ({ unit, kind, key, path,
+-- message }, e.g. an apiKey that is sent only at create) and the units
+-- where not one record matched ({ unit, kind, server, file }: probably the
+-- wrong unit, which apply refuses without force).
+function _M.remarks(plan)
+  local lines = {}
+  for _, n in ipairs(list_of(plan.notes)) do
+    if type(n) == "table" then
+      lines[#lines + 1] = "unit " .. str(n.unit) .. " " .. str(n.kind) .. " " .. str(n.key) .. ": "
+        .. (n.message ~= nil and str(n.message) or str(n.path))
+    end
+  end
+  for _, u in ipairs(list_of(plan.unmatched)) do
+    if type(u) == "table" then
+      lines[#lines + 1] = "unit " .. str(u.unit) .. " " .. str(u.kind) .. ": " .. str(u.server) .. " on the server, "
+        .. str(u.file) .. " in the file, not one matched (the wrong unit?): apply refuses this without --force"
+    end
+  end
+  return lines
 end
 
 local SUMMARY_ORDER = { "create", "update", "unchanged", "unmanaged", "failed" }
