@@ -6,6 +6,7 @@
 local H = require "helpers"
 local cjson = require "cjson"
 local cli = require "toolzz.cli"
+local install = require "cli_install"
 local stand_in = H.stand_in
 
 local SECRET = "ya29.E2E-DISTINCTIVE-google-token-5d1c"
@@ -44,15 +45,19 @@ end
 local printed = {}
 
 -- Run the command: argv after the stand-in's options; tty: which fds are
--- terminals; answer: the line stdin gives. Returns code, stdout, stderr.
-local function toolzz(argv, tty, answer)
+-- terminals; answer: the line stdin gives; env: more variables than
+-- TOOLZZ_TOKEN. Returns code, stdout, stderr.
+local function toolzz(argv, tty, answer, env)
   local out, err = {}, {}
   tty = tty or {}
   local sys = {
     stdin = { read = function() return answer end },
     stdout = { write = function(_, ...) for _, s in ipairs { ... } do out[#out + 1] = s end end, flush = function() end },
     stderr = { write = function(_, ...) for _, s in ipairs { ... } do err[#err + 1] = s end end, flush = function() end },
-    getenv = function(name) return name == "TOOLZZ_TOKEN" and H.env.token or nil end,
+    getenv = function(name)
+      if name == "TOOLZZ_TOKEN" then return H.env.token end
+      return env and env[name] or nil
+    end,
     isatty = function(fd) return tty[fd] == true end,
     now = require("toolzz.core").now,
   }
@@ -82,12 +87,95 @@ local function assert_secret_never_shown()
   end
 end
 
+-- Every command in every mode, with secrets the server echoes back, run
+-- through run(argv, tty, answer, env) -> code, stdout, stderr (in process or
+-- the installed command). ref(name, value) -> the secret reference to put in
+-- the file for a secret of this value, and env its variables (if any).
+-- Returns the paths of the files written (saved plans, the export).
+local function every_mode(run, ref, env, terminal_prompt)
+  local unit, dir = new_unit(), temp_dir()
+  local ENV_TOKEN, API_KEY = "ya29.E2E-DISTINCTIVE-second-token-77aa", "cal_live_E2E-DISTINCTIVE-api-key-31"
+  local file = dir .. "/agents.json"
+  local function gcal(key, name, token)
+    return { key = key, name = name, description = "Book " .. key .. " calls.", userId = H.USER,
+      googleCalendar = { googleId = "109876543210", calendarId = key .. "@acme.com", timezone = "America/Sao_Paulo",
+        googleToken = token, googleUser = { name = "Acme", given_name = "Acme", family_name = "Desk",
+                                            email = key .. "@acme.com" } } }
+  end
+  write(file, cjson.encode { toolzz = 1, units = { { unit = unit,
+    calcom = { { key = "sales", title = "Sales", calcomUsername = "acme-sales", timezone = "America/Sao_Paulo",
+                 prompt = "Offer 30-minute calls.", checkAvailabilityEnabled = true, createBookingEnabled = true,
+                 apiKey = ref(dir, "CALCOM_KEY_SALES", API_KEY) } },
+    gcal = { gcal("support", "Support meetings", ref(dir, "GCAL_TOKEN_SUPPORT", SECRET)),
+             gcal("desk", "Desk meetings", ref(dir, "GCAL_TOKEN_DESK", ENV_TOKEN)) } } } })
+  local saved, exported = dir .. "/plan.json", dir .. "/export.json"
+  local code, out, err
+  -- plan in every mode, before anything exists
+  for _, argv in ipairs { { "plan", file }, { "plan", file, "--json" }, { "plan", file, "--markdown" },
+                          { "-v", "plan", file, "--out", saved, "--detailed-exitcode" } } do
+    code, out, err = run(argv, nil, nil, env)
+    assert.equal(argv[#argv] == "--detailed-exitcode" and 5 or 0, code, err)
+  end
+  assert.matches("(secret)", out, 1, true)
+  run({ "plan", file }, true, nil, env)
+  printed[#printed + 1] = read(saved)
+  -- a saved plan whose creates the server refuses, echoing the secrets (text, then --json -v)
+  local echo = '{"message":"rejected ' .. SECRET .. " " .. ENV_TOKEN .. " " .. API_KEY .. '"}'
+  for _, argv in ipairs { { "apply", saved, "--concurrency", "1" },
+                          { "-v", "apply", saved, "--json", "--concurrency", "1" } } do
+    stand_in.faults { {}, {}, { status = 422, body = echo }, { status = 422, body = echo }, { status = 422, body = echo } }
+    code, out, err = run(argv, nil, nil, env)
+    assert.equal(1, code, out .. err)
+    assert.matches("REDACTED", out, 1, true) -- the echo reached the report, scrubbed
+  end
+  assert.equal(0, stand_in.pending_faults())
+  local w0 = stand_in.writes()
+  -- apply on a terminal: the plan, the question (when stdin can answer), the report
+  if terminal_prompt then
+    code, out, err = run({ "-v", "apply", file }, true, "yes", env)
+  else
+    code, out, err = run({ "-v", "apply", file, "--yes" }, true, nil, env)
+  end
+  assert.equal(0, code, out .. err)
+  assert.matches("Apply: 3 applied", out, 1, true)
+  assert.matches("\27[", out, 1, true)
+  assert.equal(3, stand_in.writes() - w0)
+  -- the server now holds (and echoes) the tokens: export, plan and apply again in every mode
+  for _, argv in ipairs { { "export", "--unit", unit }, { "-v", "export", "--unit", unit, "--out", exported } } do
+    code, out, err = run(argv, nil, nil, env)
+    assert.equal(0, code, err)
+    assert.equal(argv[1] == "-v" and "" or '"googleToken": {', out:match('"googleToken": {') or "")
+  end
+  printed[#printed + 1] = read(exported)
+  assert.matches('"googleToken": {', printed[#printed], 1, true)
+  run({ "export", "--unit", unit }, true, nil, env)
+  for _, argv in ipairs { { "plan", file, "--update-secrets" }, { "plan", file, "--json", "--update-secrets" },
+                          { "plan", file, "--markdown", "--update-secrets" },
+                          { "-v", "plan", file, "--update-secrets", "--out", saved } } do
+    code, out, err = run(argv, nil, nil, env)
+    assert.equal(0, code, err)
+    assert.matches("googleToken", out, 1, true)
+  end
+  printed[#printed + 1] = read(saved)
+  run({ "plan", file, "--update-secrets" }, true, nil, env)
+  if terminal_prompt then run({ "apply", file, "--update-secrets" }, true, "no", env) end
+  code, out, err = run({ "-v", "apply", saved }, nil, nil, env)
+  assert.equal(0, code, out .. err)
+  assert.matches("Apply: 2 applied", out, 1, true) -- both tokens sent again
+  code, out, err = run({ "-v", "apply", file, "--yes", "--json", "--update-secrets" }, nil, nil, env)
+  assert.equal(0, code, out .. err)
+  code, out, err = run({ "-v", "plan", file, "--detailed-exitcode" }, nil, nil, env)
+  assert.equal(0, code, out .. err)
+  return file
+end
+
 describe("toolzz export, plan, apply #no_valgrind", function()
   setup(function() math.randomseed(math.floor(require("toolzz.core").now() * 1000) % 2147483647) end)
   before_each(function()
     stand_in.reset()
     printed = {}
   end)
+  lazy_teardown(function() install.cleanup() end)
 
   it("runs the README's worked example: export, edit, plan (5), apply a saved plan, plan (0), never the secret", function()
     local unit, dir = new_unit(), temp_dir()
@@ -175,6 +263,52 @@ describe("toolzz export, plan, apply #no_valgrind", function()
     local report = cjson.decode(json)
     assert.equal(1, report.toolzz_report)
     assert.equal("applied", report.changes[1].outcome) -- the token, sent again
+    assert_secret_never_shown()
+  end)
+
+  it("never shows a secret value in any mode, in process: plan, saved plan, report, export, stderr, -v", function()
+    -- in process the library resolves {"env"} from the real environment: file references here
+    local function ref(dir, name, value)
+      write(dir .. "/secrets/" .. name, value .. "\n")
+      return { file = "secrets/" .. name }
+    end
+    local function run(argv, tty, answer, env)
+      return toolzz(argv, tty and { [0] = true, [1] = true, [2] = true } or nil, answer, env)
+    end
+    local file = every_mode(run, ref, nil, true)
+    -- an unreadable secret file: a config error before any write, naming the file only
+    os.remove(file:match("^(.*)/") .. "/secrets/GCAL_TOKEN_DESK")
+    local w0 = stand_in.writes()
+    local code, _, err = toolzz { "apply", file, "--yes", "--update-secrets" }
+    assert.equal(4, code)
+    assert.matches("GCAL_TOKEN_DESK", err, 1, true)
+    assert.equal(w0, stand_in.writes())
+    assert.is_true(#printed > 30)
+    assert_secret_never_shown()
+  end)
+
+  it("never shows a secret value in any mode, from the installed command with {env} references", function()
+    local env = {}
+    local function ref(_, name, value)
+      env[name] = value
+      return { env = name }
+    end
+    local function run(argv, tty, answer, more)
+      local all = { "--base-url", H.env.http_url, "--converflow-url", H.env.cf_http_url, "--retries", "0" }
+      for _, a in ipairs(argv) do all[#all + 1] = a end
+      local r = install.run { args = all, env = more, tty = tty, stdin = answer and (answer .. "\n") }
+      printed[#printed + 1] = r.out
+      printed[#printed + 1] = r.err
+      return r.code, r.out, r.err
+    end
+    local file = every_mode(run, ref, env, false)
+    -- a variable not set: a config error before any write, naming the variable only
+    local w0 = stand_in.writes()
+    local code, _, err = run({ "apply", file, "--yes", "--update-secrets" }, nil, nil,
+                             { CALCOM_KEY_SALES = env.CALCOM_KEY_SALES, GCAL_TOKEN_SUPPORT = env.GCAL_TOKEN_SUPPORT })
+    assert.equal(4, code)
+    assert.matches("GCAL_TOKEN_DESK", err, 1, true)
+    assert.equal(w0, stand_in.writes())
     assert_secret_never_shown()
   end)
 
