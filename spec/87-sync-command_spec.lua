@@ -155,6 +155,19 @@ describe("toolzz plan/apply/export arguments", function()
     assert.equal(0, stand_in.stats().requests)
   end)
 
+  it("a stdout that cannot be written: exit 74, one line on stderr", function()
+    stand_in.reset()
+    local file = desired_file()
+    for _, argv in ipairs { { "plan", file }, { "plan", file, "--json" }, { "plan", file, "--markdown" },
+                            { "export", "--unit", UNIT } } do
+      local sys, _, err = fake_system { stdout = { write = function() return nil, "No space left on device" end,
+                                                   flush = function() return true end },
+                                        getenv = function(name) return name == "TOOLZZ_TOKEN" and H.env.token or nil end }
+      assert.equal(74, cli.main(against_stand_in(argv), sys), table.concat(argv, " ") .. err())
+      assert.equal("toolzz: cannot write to stdout (No space left on device): the result was lost\n", err())
+    end
+  end)
+
   it("without a token: exit 4, no request", function()
     stand_in.reset()
     local sys, _, err = fake_system { getenv = function() return nil end }

@@ -149,6 +149,12 @@ local function every_mode(run, ref, env, terminal_prompt)
   printed[#printed + 1] = read(exported)
   assert.matches('"googleToken": {', printed[#printed], 1, true)
   run({ "export", "--unit", unit }, true, nil, env)
+  for _, argv in ipairs { { "--show-secrets", "export", "--unit", unit }, { "--show-secrets", "plan", file, "--json" },
+                          { "--show-secrets", "-v", "plan", file, "--update-secrets" } } do
+    code, out, err = run(argv, nil, nil, env) -- --show-secrets is for single calls: sync never shows a value
+    assert.equal(0, code, err)
+    assert.matches("googleToken", out, 1, true)
+  end
   for _, argv in ipairs { { "plan", file, "--update-secrets" }, { "plan", file, "--json", "--update-secrets" },
                           { "plan", file, "--markdown", "--update-secrets" },
                           { "-v", "plan", file, "--update-secrets", "--out", saved } } do
