@@ -3,7 +3,9 @@
 -- A command module (see toolzz.cli).
 --
 -- Built on the public API: toolzz.sync (load, decode, encode) and a
--- client's sync.plan, sync.apply and sync.export. Rendering is separate:
+-- client's sync.plan, sync.apply and sync.export; toolzz.errors only for its
+-- own error tables and to scrub secrets from what it prints (toolzz has no
+-- public scrub). Rendering is separate:
 -- toolzz.cli.plan_text and toolzz.cli.plan_markdown show the plan table the
 -- library returns, --json prints that table as it is (canonical JSON).
 -- Exit status (toolzz.cli's EXIT): 5 plan --detailed-exitcode found
