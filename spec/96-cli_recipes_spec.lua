@@ -43,7 +43,7 @@ describe("README command line recipes #no_valgrind", function()
   local function gcal_of(u) return assert(client.gcal.list(u)) end
 
   it("are all there", function()
-    for _, name in ipairs { "bookings-off", "rotate-google-token", "move-time-zone" } do
+    for _, name in ipairs { "bookings-off", "rotate-google-token", "move-time-zone", "sync-round-trip" } do
       assert.is_string(recipes[name], "README has no recipe " .. name)
     end
   end)
@@ -82,6 +82,37 @@ describe("README command line recipes #no_valgrind", function()
     for _, fn in ipairs(gcal_of(unit)) do
       assert.equal("Europe/Lisbon", fn.googleCalendarPlugin[1].timezone)
     end
+    assert.equal("America/Sao_Paulo", calcom_of(other_unit)[1].timezone)
+  end)
+
+  it("sync-round-trip exports, edits, plans, applies the saved plan and plans again with no change", function()
+    local token = "ya29.sync-recipe-" .. cli.uuid()
+    local before = calcom_of(unit)
+    local r = cli.shell(recipes["sync-round-trip"], { UNIT = unit, GCAL_TOKEN_SUPPORT = token })
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.equal("", r.err)
+    assert.matches("  + create    gcal   support", r.out, 1, true)
+    assert.matches('    timezone: "America/Sao_Paulo" \226\134\146 "America/Recife"', r.out, 1, true)
+    assert.matches("Apply: 2 applied, 0 failed, 0 skipped, 0 unknown.", r.out, 1, true)
+    assert.matches("Plan: 0 to create, 0 to update, 5 unchanged, 0 unmanaged, 0 failed.\nNo changes", r.out, 1, true)
+    assert.is_nil(r.out:find(token, 1, true))
+    -- what the recipe meant to change, and only that
+    local changed = 0
+    for _, rec in ipairs(calcom_of(unit)) do
+      if rec.timezone == "America/Recife" then
+        changed = changed + 1
+        assert.equal("Offer 45-minute calls.\nNever book on Sundays.", rec.prompt)
+      end
+    end
+    assert.equal(1, changed)
+    assert.equal(#before, #calcom_of(unit))
+    local support
+    for _, fn in ipairs(gcal_of(unit)) do
+      if fn.name == "Support meetings" then support = fn end
+    end
+    assert.is_table(support)
+    assert.equal(token, assert(client.gcal.get(support.id)).googleCalendarPlugin[1].googleToken)
+    assert.equal(1, #gcal_of(other_unit))
     assert.equal("America/Sao_Paulo", calcom_of(other_unit)[1].timezone)
   end)
 end)

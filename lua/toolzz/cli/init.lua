@@ -6,7 +6,8 @@
 -- modules, dispatch, the exit-code table and the crash handler. The
 -- commands live one family per file: toolzz.cli.call (toolzz calcom get
 -- ID, toolzz gcal patch ID --set k=v, ... one per operation of the
--- catalogue), toolzz.cli.batch (toolzz batch FILE.jsonl). Shared pieces
+-- catalogue), toolzz.cli.batch (toolzz batch FILE.jsonl), toolzz.cli.doctor,
+-- toolzz.cli.sync (toolzz plan, apply, export). Shared pieces
 -- are in toolzz.cli.common; bodies and batch lines are read by
 -- toolzz.cli.input, results printed by toolzz.cli.output.
 --
@@ -52,8 +53,10 @@ _M.EXIT = {
   usage = 2,
   validation = 3,
   config = 4,
+  differences = 5, -- plan --detailed-exitcode: the API differs from the file (CONTRACT Part 3)
+  partial = 6,     -- apply: some changes were not applied (failed, skipped, unknown)
+  refused = 7,     -- apply: refused before writing (stale, checksum, unsafe, failed matches, cancelled)
   output = 74,     -- stdout could not be written (EX_IOERR): results were lost
-  -- 5, 6, 7: reserved for toolzz plan / apply (CONTRACT Part 3)
   internal = 70,   -- a bug: an unexpected Lua error (EX_SOFTWARE)
 }
 local EXIT = _M.EXIT
@@ -63,6 +66,7 @@ local COMMAND_MODULES = {
   "toolzz.cli.call",
   "toolzz.cli.batch",
   "toolzz.cli.doctor",
+  "toolzz.cli.sync",
 }
 _M.COMMAND_MODULES = COMMAND_MODULES
 
@@ -73,7 +77,9 @@ The token comes from TOOLZZ_TOKEN or --token-file, never from an argument.
 Environment: TOOLZZ_TOKEN, TOOLZZ_BASE_URL, TOOLZZ_CONVERFLOW_URL.
 Exit status: 0 success; 1 the API or the network failed (http, network,
 timeout, tls, decode, limit); 2 usage; 3 validation; 4 configuration;
-74 stdout could not be written; 130 interrupted (SIGINT), 143 (SIGTERM).
+5, 6, 7 plan --detailed-exitcode differences, apply partly applied,
+apply refused (see plan --help, apply --help); 74 stdout could not be
+written; 130 interrupted (SIGINT), 143 (SIGTERM).
 A batch exits 0 only when every line succeeded, else 1.]]
 
 local function seconds(text)
