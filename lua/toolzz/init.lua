@@ -17,10 +17,12 @@
 -- tables raw. client.batch is toolzz.batch (check every item),
 -- toolzz.batch_drive (run them) and toolzz.batch_runs. toolzz.operations
 -- is the one description of every operation (name, path, body, help
--- summary, aliases); the command (toolzz.cli: one module per command
--- family, toolzz.cli.call, toolzz.cli.batch) and tools/gen-types.lua read
--- it too; the command makes its calls through this module's public API
--- only.
+-- summary, aliases, what each kind of record is to sync); the command
+-- (toolzz.cli: one module per command family, toolzz.cli.call,
+-- toolzz.cli.batch, toolzz.cli.doctor, toolzz.cli.sync) and
+-- tools/gen-types.lua read it too; the command makes its calls through this
+-- module's public API. Declarative sync (toolzz.sync: load, match, diff,
+-- plan, apply, export, canonical) is built on the same calls and batch.
 local core = require "toolzz.core"
 local cjson = require "cjson"
 local schema = require "toolzz.schema"
