@@ -1,7 +1,7 @@
 -- toolzz.batch: many calls at once.
 --
---   local results = client.batch({ { "calcom.get", id }, { "gcal.patch", id2, changes },
---                                  { "calcom", id3, fields } },  -- Part 1 form: update
+--   local results = client.batch({ { OP, id }, { OP, id2, changes },  -- OP: a name of the
+--                                  { ALIAS, id3, fields } },           -- catalogue, or an alias
 --                                { concurrency = 8, on_progress = function(done, total, i, result) end })
 --   results[i] = { res = decoded } or { err = err }, in input order
 --
@@ -44,8 +44,9 @@ local calls = require "toolzz.calls"
 local attempts = require "toolzz.attempts"
 local drive = require "toolzz.batch_drive"
 
-local type, pcall, next, rawget, floor =
-  type, pcall, next, rawget, math.floor
+local type, pcall, next, rawget, floor, ipairs, pairs =
+  type, pcall, next, rawget, math.floor, ipairs, pairs
+local format = string.format
 local collectgarbage = collectgarbage
 
 -- Collector pacing: each finished item leaves garbage (its answer's body and
@@ -126,7 +127,19 @@ local function operation_of(r)
   return operations.by_name[SHORT_NAMES[name] or name]
 end
 
-local FORMS = "{ \"calcom.get\", id }, { \"gcal.patch\", id, changes }, { \"calcom\", id, fields }, ..."
+-- What an item looks like, for errors: one operation without a body, one
+-- with, and an alias, all from the catalogue.
+local FORMS
+do
+  local bare, with_body, alias
+  for _, op in ipairs(operations.list) do
+    if op.takes_id and not op.takes_body then bare = bare or op end
+    if op.takes_id and op.takes_body then with_body = with_body or op end
+  end
+  for name in pairs(SHORT_NAMES) do alias = (alias == nil or name < alias) and name or alias end
+  FORMS = format('{ "%s", id }, { "%s", id, %s }', bare.name, with_body.name, with_body.body)
+    .. (alias and format(', { "%s", id, fields }', alias) or "") .. ", ..."
+end
 
 -- An error of client.batch itself (not of an item) -> nil, err marked op "batch".
 local function batch_error(err)

@@ -1,7 +1,7 @@
 -- toolzz.client: clients, and their methods built from the catalogue.
 --
 -- client.calcom.update(id, fields) is calls.run(state, op, id, fields)
--- (toolzz.calls), op being the catalogue's "calcom.update". A client's
+-- (toolzz.calls), op being the catalogue's entry of that name. A client's
 -- private state (options, the token, transports) lives in a weak table
 -- keyed by the client, never in the client table itself.
 local options = require "toolzz.options"

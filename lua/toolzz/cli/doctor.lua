@@ -113,7 +113,7 @@ local function check_host(report, client, attempts, args, sys, host)
   local first = #attempts + 1
   local _, err = client[host.probe].get(NO_SUCH_ID)
   local info = attempts[first]
-  local url = info and tostring(info.url):match("^(.-)/api/v1/") or "?"
+  local url = info and tostring(info.url):match("^(%a[%w+.-]*://[^/]+)") or "?"
   local _, scheme, name = toolzz.parse_base_url(url)
   report.line(format("%s %s (%s)", host.name, url, source_of(args, sys, host)))
   local is_address = type(name) == "string" and (name:match("^[%d.]+$") or name:match("^%["))
@@ -135,7 +135,7 @@ local function check_host(report, client, attempts, args, sys, host)
   for i = first, #attempts do
     local status = attempts[i].status
     local expected = status == 404 or status == 400 or status == 422
-    report.check(expected, format("GET %s: %s%s", tostring(attempts[i].url):match("/api/v1/.*$") or "?",
+    report.check(expected, format("GET %s: %s%s", tostring(attempts[i].url):match("^%a[%w+.-]*://[^/]+(/.*)$") or "?",
       attempt_text(attempts[i]), expected and " (no such record: the host answered)" or ""))
   end
   return err or false
