@@ -80,7 +80,15 @@ describe("transport finalisers", function()
   end
 
   it("a finaliser that closes the transport during request() leaves the call whole", function()
-    for round = 1, 6 do
+    -- A round whose finaliser ran outside request() (the collector finished
+    -- its cycle at an allocation made just before, as a large heap left by
+    -- earlier specs can make it on 5.1 and LuaJIT) proves nothing and is run
+    -- again. Six rounds must see the finaliser fire inside request().
+    local round, tries = 0, 0
+    while round < 6 do
+      tries = tries + 1
+      assert.is_true(tries <= 60, "the finaliser fired inside request() in only " .. round .. " of 60 tries")
+      collectgarbage("collect") -- finalisers other specs left pending run now, not in the round
       local t = transport()
       S.faults { { big = 200000 } }
       local inside, fired = false, false
@@ -96,7 +104,7 @@ describe("transport finalisers", function()
       end)
       inside = false
       assert.is_true(ok, tostring(status))
-      assert.is_true(fired, "round " .. round .. ": the finaliser did not run inside request()")
+      if fired then round = round + 1 end
       if status then -- the real answer, intact
         assert.equals(200, status)
         assert.is_true(is_pad(body), "body damaged")
@@ -104,11 +112,12 @@ describe("transport finalisers", function()
       else
         assert.equals("config", body)
       end
-      -- the close took effect when the call returned
-      local after, kind = t:request("PUT", H.env.http_url .. PATH, "{}")
-      assert.is_nil(after)
-      assert.equals("config", kind)
-      assert.equals(0, t:pending())
+      if fired then -- the close took effect when the call returned
+        local after, kind = t:request("PUT", H.env.http_url .. PATH, "{}")
+        assert.is_nil(after)
+        assert.equals("config", kind)
+        assert.equals(0, t:pending())
+      end
       t:close()
     end
   end)
