@@ -349,6 +349,32 @@ describe("sync apply, depth first", function()
   end)
 end)
 
+describe("the patch path's guard (private to toolzz.sync.apply)", function()
+  before_each(function() S.reset() end)
+
+  it("is used only when the 4th element holds toolzz.calls.GUARD; it ends an item without a PUT", function()
+    local GUARD = require("toolzz.calls").GUARD
+    local client = H.client()
+    local ids = {}
+    for i = 1, 4 do ids[i] = S.put_record("function", H.gcal_body { name = "record " .. i }) end
+    local writes = S.writes()
+    local results = assert(client.batch({
+      { "gcal.patch", ids[1], { name = "plain" }, { guard = function() error("a caller's table is not a guard") end } },
+      { "gcal.patch", ids[2], {}, { [GUARD] = function(record) return { name = "guarded " .. record.name,
+        description = record.description, userId = record.userId, unityId = record.unityId,
+        googleCalendar = H.gcal_body().googleCalendar } end } },
+      { "gcal.patch", ids[3], {}, { [GUARD] = function() return nil, require("toolzz.errors").new("stale", "changed") end } },
+      { "gcal.patch", ids[4], {}, { [GUARD] = function() error("guard broke near " .. H.env.token) end } },
+    }, { concurrency = 2 }))
+    assert.equals("plain", results[1].res.name)
+    assert.equals("guarded record 2", results[2].res.name)
+    assert.same({ "stale", "changed", "update" }, { results[3].err.kind, results[3].err.message, results[3].err.step })
+    assert.equals("config", results[4].err.kind)
+    assert.is_nil(results[4].err.message:find(H.env.token, 1, true))
+    assert.equals(2, S.writes() - writes, "no PUT for the refused and the broken guard")
+  end)
+end)
+
 describe("sync apply inside nginx #no_valgrind", function()
   local R = require "openresty.harness"
   local gateway
