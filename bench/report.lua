@@ -475,6 +475,22 @@ verdict(memory_ok, "memory flat over 100,000 calls (RSS growth ≤ 1 MiB and Lua
   memory and format("RSS %d → %d KiB, heap %.0f → %.0f KiB", memory.rss_warm, memory.rss_end,
     memory.heap_warm, memory.heap_end) or "not measured")
 
+-- ---- declarative sync (bench/sync.lua, its lines kept as INFO sync1..) ---------------
+
+if info.sync1 then
+  rule("declarative sync (bench/sync.lua: 10 ms server, concurrency 32 against 1)")
+  for n = 1, 20 do
+    local line = info["sync" .. n]
+    if not line then break end
+    print("  " .. line)
+    local what, times_faster = line:match("^(%a+) [^:]*: concurrency 32 .*: ([%d.]+)x$")
+    if what then
+      verdict(tonumber(times_faster) >= 20, what .. " at concurrency 32 ≥ 20× faster than one after another",
+        times_faster .. "×")
+    end
+  end
+end
+
 -- ---- the picture's data -------------------------------------------------------------
 
 -- One line per row: "label" req/s instructions-per-call (NaN where not measured).

@@ -2,13 +2,15 @@
 -- demands), one figure per line:
 --
 --   lua5.4 bench/sync.lua            all of it (about a minute; seeds the stand-in)
+--   lua5.4 bench/sync.lua apply      only apply's figure (about 25 s)
 --   lua5.4 bench/sync.lua rss FILE   peak RSS of loading and planning FILE (a fresh process per figure)
 --
 -- plan: 500 units (1,000 list calls) through a 10 ms server, concurrency 32
 -- against 1; apply: 1,000 updates (a re-read and a PUT each) the same way;
 -- rss: peak RSS (VmHWM) planning 10,000 records against the empty run, per
 -- record; export twice byte-identical; the client time of a 1-unit plan
--- with no change beyond its two list calls. Not wired into bench/run yet.
+-- with no change beyond its two list calls. bench/run (make bench) runs it
+-- all and keeps its lines (INFO sync1..).
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local B = require "common"
 local H = require "helpers"
@@ -65,15 +67,19 @@ local function ratio(label, run)
   print(string.format("%s: concurrency 32 %.2f s, 1 %.2f s: %.1fx", label, t32, t1, t1 / t32))
 end
 
+local only = arg[1] -- "apply": only apply's figure; nil: all
+
 -- plan of 500 units
-S.reset()
-local units = { toolzz = 1, units = {} }
-for u = 1, 500 do units.units[u] = { unit = unit_id(u) } end
-ratio("plan 500 units (1,000 lists, 10 ms each)", function(c)
-  local t0 = now()
-  assert(client(10).sync.plan(units, { concurrency = c }))
-  return now() - t0
-end)
+if only ~= "apply" then
+  S.reset()
+  local units = { toolzz = 1, units = {} }
+  for u = 1, 500 do units.units[u] = { unit = unit_id(u) } end
+  ratio("plan 500 units (1,000 lists, 10 ms each)", function(c)
+    local t0 = now()
+    assert(client(10).sync.plan(units, { concurrency = c }))
+    return now() - t0
+  end)
+end
 
 -- apply of 1,000 updates
 local ids = seed(10, 100) -- 10 units x 100 Cal.com (and 100 functions, unmanaged)
@@ -99,6 +105,7 @@ ratio("apply 1,000 updates (a re-read and a PUT each, 10 ms each)", function(c)
   assert(report.ok and report.summary.applied == 1000, "not all applied")
   return now() - t0
 end)
+if only == "apply" then os.exit(0) end
 
 -- a 1-unit plan with no change: client time beyond its two lists
 local one = assert(fast.sync.export { ids[1] })

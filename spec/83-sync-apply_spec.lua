@@ -275,3 +275,141 @@ describe("sync apply", function()
     assert.equals(writes, S.writes())
   end)
 end)
+
+-- Apply's updates are depth first (issue 18: "its read and write are one
+-- round trip apart, not a batch apart"): one batch of guarded patches, not
+-- waves of re-reads then PUTs, each wave waiting for its slowest request.
+-- Checked from the order the stand-in took the requests in (its journal).
+local DEPTH_UPDATES, DEPTH_CONCURRENCY = 100, 8
+
+-- The journal's entries from position first on, as { method, id }.
+local function journal_from(first)
+  local out = {}
+  for k, entry in ipairs(S.journal()) do
+    if k >= first then
+      local method, id = entry:match("^(%u+) .*/([%x%-]+)$")
+      out[#out + 1] = { method = method, id = id }
+    end
+  end
+  return out
+end
+
+-- Each id's GET and PUT positions in entries (each exactly once), the first PUT's.
+local function get_put_positions(entries)
+  local get_at, put_at, first_put = {}, {}, nil
+  for k, e in ipairs(entries) do
+    assert(e.method == "GET" or e.method == "PUT", "unexpected request " .. tostring(e.method))
+    local at = e.method == "GET" and get_at or put_at
+    assert(not at[e.id], "two " .. e.method .. "s of " .. e.id)
+    at[e.id] = k
+    if e.method == "PUT" then first_put = first_put or k end
+  end
+  return get_at, put_at, first_put
+end
+
+describe("sync apply, depth first", function()
+  before_each(function() S.reset() end)
+
+  it(("writes each record one round trip after re-reading it, and a slow re-read holds up no other record's PUT "
+    .. "(%d updates at concurrency %d)"):format(DEPTH_UPDATES, DEPTH_CONCURRENCY), function()
+    local client = H.client()
+    local d = n_updates(client, DEPTH_UPDATES)
+    local plan = assert(client.sync.plan(d))
+    assert.equals(DEPTH_UPDATES, plan.summary.update)
+    -- the saved plan's re-reads pass; then the first re-read of the updates is slow (1.5 s)
+    local faults = {}
+    for i = 1, DEPTH_UPDATES do faults[i] = {} end
+    faults[DEPTH_UPDATES + 1] = { delay = 1.5 }
+    S.faults(faults)
+    S.config { journal = true }
+    local report = assert(client.sync.apply(plan, { force = true, concurrency = DEPTH_CONCURRENCY }))
+    assert.same({ applied = DEPTH_UPDATES, failed = 0, skipped = 0, unknown = 0 }, report.summary)
+    local entries = journal_from(DEPTH_UPDATES + 1) -- after the saved plan's re-reads
+    assert.equals(2 * DEPTH_UPDATES, #entries, "a GET and a PUT per update")
+    local get_at, put_at, first_put = get_put_positions(entries)
+    local slow = entries[1].id -- the first re-read taken: the slow one
+    local windows = {}
+    for _, c in ipairs(plan.changes) do
+      assert(get_at[c.id] and put_at[c.id], c.key .. " was not re-read and written")
+      assert.truthy(put_at[c.id] > get_at[c.id], "PUT before its GET for " .. c.key)
+      if c.id ~= slow then windows[#windows + 1] = put_at[c.id] - get_at[c.id] end
+    end
+    table.sort(windows)
+    local median, widest = windows[math.floor(#windows / 2) + 1], windows[#windows]
+    print(("\n    apply: first PUT is request %d; read-to-write window: median %d, widest %d; slow record's PUT: %d of %d")
+      :format(first_put, median, widest, put_at[slow], #entries))
+    assert.truthy(first_put <= 2 * DEPTH_CONCURRENCY + 1, "the first PUT is request " .. first_put)
+    assert.truthy(median <= 2 * DEPTH_CONCURRENCY, "median read-to-write window " .. median)
+    assert.truthy(widest <= 4 * DEPTH_CONCURRENCY, "widest read-to-write window " .. widest)
+    -- no wave barrier: every other record was re-read and written while the slow re-read was out
+    -- (in waves of re-reads then PUTs, its wave and every later one waited for it: its PUT came 9th of 200)
+    assert.equals(#entries, put_at[slow], "the slow record's PUT is the last request")
+    local again = assert(client.sync.plan(d))
+    assert.equals(0, #again.changes)
+  end)
+end)
+
+describe("the patch path's guard (private to toolzz.sync.apply)", function()
+  before_each(function() S.reset() end)
+
+  it("is used only when the 4th element holds toolzz.calls.GUARD; it ends an item without a PUT", function()
+    local GUARD = require("toolzz.calls").GUARD
+    local client = H.client()
+    local ids = {}
+    for i = 1, 4 do ids[i] = S.put_record("function", H.gcal_body { name = "record " .. i }) end
+    local writes = S.writes()
+    local results = assert(client.batch({
+      { "gcal.patch", ids[1], { name = "plain" }, { guard = function() error("a caller's table is not a guard") end } },
+      { "gcal.patch", ids[2], {}, { [GUARD] = function(record) return { name = "guarded " .. record.name,
+        description = record.description, userId = record.userId, unityId = record.unityId,
+        googleCalendar = H.gcal_body().googleCalendar } end } },
+      { "gcal.patch", ids[3], {}, { [GUARD] = function() return nil, require("toolzz.errors").new("stale", "changed") end } },
+      { "gcal.patch", ids[4], {}, { [GUARD] = function() error("guard broke near " .. H.env.token) end } },
+    }, { concurrency = 2 }))
+    assert.equals("plain", results[1].res.name)
+    assert.equals("guarded record 2", results[2].res.name)
+    assert.same({ "stale", "changed", "update" }, { results[3].err.kind, results[3].err.message, results[3].err.step })
+    assert.equals("config", results[4].err.kind)
+    assert.is_nil(results[4].err.message:find(H.env.token, 1, true))
+    assert.equals(2, S.writes() - writes, "no PUT for the refused and the broken guard")
+  end)
+end)
+
+describe("sync apply inside nginx #no_valgrind", function()
+  local R = require "openresty.harness"
+  local gateway
+
+  lazy_setup(function()
+    local out, code = R.ctl("restart")
+    assert(code == 0, "cannot start the gateway: " .. out)
+    gateway = R.gateway_env()
+    assert(gateway, "ctl env gave no address")
+  end)
+
+  lazy_teardown(function() R.ctl("stop") end)
+
+  it("applies through the cosocket transport: each record re-read, then written, by guarded patches", function()
+    S.reset()
+    local client = H.client()
+    local d = n_updates(client, 12)
+    local ids = {}
+    for _, r in ipairs(d.units[1].calcom) do ids[r.id] = true end
+    S.config { journal = true }
+    local answer = R.post(gateway, "/call", { op = "sync.apply", args = { d, { force = true, concurrency = 4 } },
+      options = { base_url = H.env.http_url, converflow_url = H.env.cf_http_url, retries = 0, timeout = 5 } })
+    assert.is_true(answer.ok, require("cjson").encode(answer.error or {}))
+    assert.equals("ngx", answer.transport)
+    assert.same({ applied = 12, failed = 0, skipped = 0, unknown = 0 }, answer.result.summary)
+    local entries = {}
+    for _, e in ipairs(journal_from(1)) do
+      if ids[e.id] then entries[#entries + 1] = e end -- (not the plan's list calls)
+    end
+    assert.equals(24, #entries, "a GET and a PUT per update")
+    local get_at, put_at = get_put_positions(entries)
+    for id in pairs(ids) do
+      assert.truthy(get_at[id] and put_at[id] and put_at[id] > get_at[id], "GET then PUT of " .. id)
+    end
+    assert.equals("changed 7", assert(client.calcom.get(d.units[1].calcom[7].id)).prompt)
+    assert.equals(0, #assert(client.sync.plan(d)).changes)
+  end)
+end)

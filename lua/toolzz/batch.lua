@@ -239,7 +239,7 @@ function _M.run(state, requests, opts)
       elseif dry then
         finish(i, dry) -- a dry-run write
       else
-        drive.enqueue(queue, i, op, id, body, item_secrets)
+        drive.enqueue(queue, i, op, id, body, item_secrets, op.patch and calls.guard_of(rawget(r, 4)) or nil)
       end
     end
   end

@@ -47,11 +47,12 @@ end
 
 -- ---- the queue ---------------------------------------------------------------
 --
--- The items a batch has checked and not yet started, in input order: five
+-- The items a batch has checked and not yet started, in input order: six
 -- slots each (index, operation, id, JSON body or a patch's checked changes,
--- secrets), so that a queued item holds no job, request, URL or table of its
--- own. Its job and request are made only when the item starts (calls.begin).
-local SLOTS = 5
+-- secrets, a patch's guard), so that a queued item holds no job, request,
+-- URL or table of its own. Its job and request are made only when the item
+-- starts (calls.begin).
+local SLOTS = 6
 
 -- -> an empty queue.
 function _M.new_queue()
@@ -59,31 +60,32 @@ function _M.new_queue()
 end
 
 -- Queue item index: its operation and what calls.check gave (id, body,
--- secrets). Returns nothing.
-function _M.enqueue(q, index, op, id, body, secrets)
+-- secrets), and a patch's guard (calls.GUARD; nil when none). Returns nothing.
+function _M.enqueue(q, index, op, id, body, secrets, guard)
   local k = q.n * SLOTS
-  q[k + 1], q[k + 2], q[k + 3], q[k + 4], q[k + 5] = index, op, id or false, body or false, secrets or false
+  q[k + 1], q[k + 2], q[k + 3], q[k + 4], q[k + 5], q[k + 6] =
+    index, op, id or false, body or false, secrets or false, guard or false
   q.n = q.n + 1
 end
 
--- The next queued item's index and operation, and the three pieces
+-- The next queued item's index and operation, and the four pieces
 -- calls.begin takes (nil when there were none), or nil.
 local function dequeue(q)
   local h = q.head
   if h > q.n then return nil end
   q.head = h + 1
   local k = (h - 1) * SLOTS
-  local index, op, id, body, secrets = q[k + 1], q[k + 2], q[k + 3], q[k + 4], q[k + 5]
-  q[k + 3], q[k + 4], q[k + 5] = false, false, false -- the body goes with the request, not kept here
-  return index, op, id or nil, body or nil, secrets or nil
+  local index, op, id, body, secrets, guard = q[k + 1], q[k + 2], q[k + 3], q[k + 4], q[k + 5], q[k + 6]
+  q[k + 3], q[k + 4], q[k + 5], q[k + 6] = false, false, false, false -- they go with the job, not kept here
+  return index, op, id or nil, body or nil, secrets or nil, guard or nil
 end
 
 -- Start the next queued item: its { index, job, attempt }, or nil when the
 -- queue is empty.
 local function take_queued(state, queue)
-  local index, op, id, body, secrets = dequeue(queue)
+  local index, op, id, body, secrets, guard = dequeue(queue)
   if not index then return nil end
-  return { index = index, job = calls.begin(state, op, id, body, secrets), attempt = 0 }
+  return { index = index, job = calls.begin(state, op, id, body, secrets, guard), attempt = 0 }
 end
 
 -- End every queued item with a config error (message; marked stopped when

@@ -18,7 +18,7 @@ local attempts = require "toolzz.attempts"
 local patch = require "toolzz.patch"
 local raw_copy = require("toolzz.tables").raw_copy
 
-local type, ipairs, setmetatable = type, ipairs, setmetatable
+local type, ipairs, setmetatable, rawget, pcall, tostring = type, ipairs, setmetatable, rawget, pcall, tostring
 local match = string.match
 local encode = core.encode
 
@@ -181,11 +181,30 @@ local function new_job(op)
   return { op = op, step = op.patch and "get" or nil, request = nil, res = nil } -- sized for what comes
 end
 
+-- A private hook of the patch path, for toolzz.sync.apply: a batch item
+-- { "calcom.patch", id, changes, guard } whose guard table holds a function
+-- under this key (guard[GUARD] = function(record) -> body | nil, err) has
+-- that function make the PUT's whole body from the record its GET read, in
+-- place of body_of + merge (changes are then not used); nil, err ends the
+-- item with err, no PUT. Not part of the public API: only code that holds
+-- this key can make such an item.
+local GUARD = setmetatable({}, { __tostring = function() return "toolzz.calls.GUARD" end })
+_M.GUARD = GUARD
+
+-- A batch item's 4th element -> its guard function, or nil (anything else).
+function _M.guard_of(v)
+  if type(v) ~= "table" then return nil end
+  local f = rawget(v, GUARD)
+  if type(f) ~= "function" then return nil end
+  return f
+end
+
 -- A checked call (check() gave body) -> its job, with its first request.
-local function begin(state, op, id, body, secrets)
+-- guard: a patch's guard function (see GUARD), or nil.
+local function begin(state, op, id, body, secrets, guard)
   local job = new_job(op)
   if op.patch then
-    job.id, job.changes = id, body
+    job.id, job.changes, job.guard = id, body, guard
     job.request = new_request(state, op.patch.read, id)
   else
     job.request = new_request(state, op, id, body, secrets)
@@ -215,22 +234,42 @@ function _M.start(state, op, a, b)
   return begin(state, op, id, body, secrets)
 end
 
+-- A guarded patch's record read (res) -> the body its guard makes, or
+-- nil, err (the guard's refusal, or its failure as a config error,
+-- scrubbed of the secrets read and the client's).
+local function guarded_body(state, job, res, read)
+  local ok, body, err = pcall(job.guard, res)
+  if ok and type(body) == "table" then return body end
+  for i = 1, #state.secrets do read[#read + 1] = state.secrets[i] end
+  if ok and type(err) == "table" then return nil, errors.redact(err, read) end
+  return nil, errors.new("config", errors.scrub("the patch's guard failed: " .. tostring(ok and err or body), read))
+end
+
 -- A patch whose GET answered res -> the job with its PUT as next request,
--- or ended (another record, unfit, invalid merge, or a dry run).
+-- or ended (another record, unfit, invalid merge, a guard's refusal, or a
+-- dry run).
 local function advance_patch(state, job, res)
   local other = patch.other_record(res, job.id)
   if other then return finish(job, nil, errors.new("decode", other)) end
   job.step = "update"
   local write = job.op.patch.write
-  local problems = patch.unfit(write.schema, res)
-  if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
-  local base = patch.body_of(write.schema, res)
-  local read = patch.secrets_of(write.schema, base, {}) -- kept secret even when changed
-  patch.masked_reads(write.schema, res, base, job.changes, problems)
-  local body = patch.merge(write.schema, base, job.changes, problems)
-  if #problems > 0 then
-    for i = 1, #state.secrets do read[#read + 1] = state.secrets[i] end
-    return finish(job, nil, errors.redact(errors.validation(problems), read))
+  local body, read
+  if job.guard then -- the guard judges the record's shape itself
+    read = patch.secrets_of(write.schema, patch.body_of(write.schema, res), {})
+    local refusal
+    body, refusal = guarded_body(state, job, res, read)
+    if not body then return finish(job, nil, refusal) end
+  else
+    local problems = patch.unfit(write.schema, res)
+    if #problems > 0 then return finish(job, nil, errors.redact(errors.validation(problems), state.secrets)) end
+    local base = patch.body_of(write.schema, res)
+    read = patch.secrets_of(write.schema, base, {}) -- kept secret even when changed
+    patch.masked_reads(write.schema, res, base, job.changes, problems)
+    body = patch.merge(write.schema, base, job.changes, problems)
+    if #problems > 0 then
+      for i = 1, #state.secrets do read[#read + 1] = state.secrets[i] end
+      return finish(job, nil, errors.redact(errors.validation(problems), read))
+    end
   end
   local secrets = { state.cfg.token }
   local json, err = encode_body(state, write.schema, body, secrets, nil, true)

@@ -109,20 +109,21 @@ end
 
 -- ---- kinds: what toolzz.sync manages, as data --------------------------------
 -- One entry per kind of record a desired-state file holds (CONTRACT Part
--- 3), in the order plans list them: the calls that read and write it, the
--- update schema its records follow (and the create schema, whose extra
--- secret fields a record may give for create only), the field naming its
+-- 3), in the order plans list them: the calls that read and write it
+-- (patch: a read and its write, which sync apply guards), the update schema
+-- its records follow (and the create schema, whose extra secret fields a
+-- record may give for create only), the field naming its
 -- unit, the natural key it is matched by when no id is pinned, the field
 -- the server stamps on each write (if any), and the fields of a server
 -- record that only the server sets (never in a file). Secret fields are the
 -- schema's (`secret = true`).
 _M.kinds = {
   { name = "calcom", list = "calcom.list", get = "calcom.get", create = "calcom.create", update = "calcom.update",
-    schema = schema.calcom, create_schema = schema.calcom_create,
+    patch = "calcom.patch", schema = schema.calcom, create_schema = schema.calcom_create,
     unit_field = "unitId", natural_key = "title", updated_at = "updatedAt",
     read_only = { "id", "createdAt", "updatedAt", "isTokenMasked" } },
   { name = "gcal", list = "gcal.list", get = "gcal.get", create = "gcal.create", update = "gcal.update",
-    schema = schema.gcal, create_schema = schema.gcal_create,
+    patch = "gcal.patch", schema = schema.gcal, create_schema = schema.gcal_create,
     unit_field = "unityId", natural_key = "name",
     read_only = { "id", "createdAt", "updatedAt", "googleCalendarPlugin", "isActivated", "customFunctionId" } },
 }

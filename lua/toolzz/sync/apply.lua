@@ -6,16 +6,18 @@
 -- secret references it sends (resolved now: a missing one is a config
 -- error), and, for a saved plan, a re-read of what it updates and a
 -- re-list of where it creates (anything changed: refused as stale). Then
--- updates in waves of opts.concurrency: each wave re-reads its records and
--- PUTs at once those that did not change (a changed one is skipped), so a
--- record's read and write are one round trip apart; then creates, each
--- sent once. Every change gets an outcome in the report.
+-- the updates, as one depth-first batch of guarded patches (toolzz.calls
+-- GUARD) at opts.concurrency: each re-reads its record and, when it did
+-- not change since the plan, PUTs it at once (its read and write one round
+-- trip apart, with no wave to wait for); a changed one is skipped, no PUT.
+-- Then creates, each sent once. Every change gets an outcome in the report.
 local core = require "toolzz.core"
 local errors = require "toolzz.errors"
 local kinds = require "toolzz.sync.kinds"
 local load = require "toolzz.sync.load"
 local diff = require "toolzz.sync.diff"
 local patch = require "toolzz.patch"
+local calls = require "toolzz.calls"
 local planner = require "toolzz.sync.plan"
 local raw_copy = require("toolzz.tables").raw_copy
 
@@ -222,6 +224,25 @@ local function create_body(kind, fields, values)
   return body
 end
 
+-- Marks the error of an update skipped at its re-read (stale).
+local STALE = setmetatable({}, { __tostring = function() return "stale at its re-read" end })
+
+-- The guard of change c's patch (toolzz.calls.GUARD): the record its GET
+-- read -> the body apply writes (the read record as an update body with
+-- the plan's differences written in, secrets resolved from values), or nil,
+-- a stale error when the record changed since the plan (fingerprint,
+-- updatedAt, shape): no PUT then. The secrets it read go to secret_values.
+local function guard(c, kind, values, secret_values)
+  return { [calls.GUARD] = function(record)
+    local body = unchanged_since_plan(c, kind, record)
+    if not body then
+      return nil, errors.new("stale", "the record changed since the plan was made: not written", { [STALE] = true })
+    end
+    patch.secrets_of(kind.schema, body, secret_values)
+    return diff.apply_diff(kind, body, c.diff, values)
+  end }
+end
+
 -- The outcome of a create that ended with err.
 local function create_outcome(err)
   if (err.kind == "network" or err.kind == "timeout") and not err.status then return "unknown" end
@@ -250,35 +271,22 @@ local function write_all(client, plan, secrets, opts)
     done = done + 1
     if opts.on_progress then pcall(opts.on_progress, done, total, i, e) end
   end
-  for first = 1, #updates, concurrency do
-    local wave, reads = {}, {}
-    for j = first, math.min(first + concurrency - 1, #updates) do
-      local c = plan.changes[updates[j]]
-      wave[#wave + 1] = updates[j]
-      reads[#reads + 1] = { by_name[c.kind].ops.get, c.id }
-    end
-    local read_results, err = client.batch(reads, { concurrency = concurrency })
-    local puts, put_index = {}, {}
-    for w, i in ipairs(wave) do
+  if #updates > 0 then -- one depth-first batch of guarded patches: each PUT one round trip after its GET
+    local items = {}
+    for j, i in ipairs(updates) do
       local c = plan.changes[i]
       local kind = by_name[c.kind]
-      local r = read_results and read_results[w] or { err = err }
-      local body = r.res and unchanged_since_plan(c, kind, r.res)
-      if body then patch.secrets_of(kind.schema, body, secret_values) end
-      if r.err then
-        finish(i, "failed", r.err)
-      elseif not body then
-        finish(i, "skipped", errors.new("stale", "the record changed since the plan was made: not written"))
-      else
-        puts[#puts + 1] = { kind.ops.update, c.id, diff.apply_diff(kind, body, c.diff, secrets[c]) }
-        put_index[#puts] = i
-      end
+      items[j] = { kind.ops.patch, c.id, {}, guard(c, kind, secrets[c], secret_values) }
     end
-    if #puts > 0 then
-      local put_results, put_err = client.batch(puts, { concurrency = concurrency })
-      for p, i in ipairs(put_index) do
-        local r = put_results and put_results[p] or { err = put_err }
-        if r.err then finish(i, "failed", r.err) else finish(i, "applied") end
+    local _, err = client.batch(items, { concurrency = concurrency, keep_results = false,
+      on_result = function(j, r)
+        if not r.err then finish(updates[j], "applied")
+        elseif rawget(r.err, STALE) then finish(updates[j], "skipped", r.err)
+        else finish(updates[j], "failed", r.err) end
+      end })
+    if err then
+      for _, i in ipairs(updates) do
+        if not entries[i].outcome then finish(i, "failed", err) end
       end
     end
   end

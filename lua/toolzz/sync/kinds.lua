@@ -63,7 +63,8 @@ for _, kind in ipairs(operations.kinds) do
     if not spec.fields[name] then read_only[name] = true end
   end
   local entry = {
-    name = kind.name, ops = { list = kind.list, get = kind.get, create = kind.create, update = kind.update },
+    name = kind.name, ops = { list = kind.list, get = kind.get, create = kind.create, update = kind.update,
+            patch = kind.patch },
     schema = kind.schema, create_schema = kind.create_schema, record_schema = spec,
     unit_field = kind.unit_field, natural_key = kind.natural_key, updated_at = kind.updated_at,
     read_only = read_only, secret_paths = paths, secret_names = dotted_paths, create_only = create_only,
