@@ -239,6 +239,29 @@ describe("sync apply", function()
     assert.equals("UTC", assert(client.calcom.get(d.units[1].calcom[3].id)).timezone)
   end)
 
+  it("never writes back a token the record holds masked: that update fails, nothing is sent", function()
+    local cjson = require "cjson"
+    local id = S.put_record("function", H.gcal_body())
+    local record = H.gcal_body { name = "Masked" }
+    record.unityId, record.key, record.id = nil, "masked", id
+    record.googleCalendar.googleToken = { env = "H11_UNUSED_TOKEN" }
+    local d = desired { { unit = UNIT, gcal = { record } } }
+    local plan = assert(client.sync.plan(d))
+    assert.equals(1, plan.summary.update)
+    -- the saved plan's re-read and the update's own re-read both see the plugin row flagged masked
+    local read = assert(client.gcal.get(id))
+    read.googleCalendarPlugin[1].isTokenMasked = true
+    read.googleCalendarPlugin[1].googleToken = "ya29****************"
+    S.faults { { body = cjson.encode(read) }, { body = cjson.encode(read) } }
+    local writes = S.writes()
+    local report = assert(client.sync.apply(plan))
+    assert.is_false(report.ok)
+    assert.equals("failed", report.changes[1].outcome)
+    assert.equals("validation", report.changes[1].error.kind)
+    assert.matches("googleCalendar.googleToken", report.changes[1].error.message, 1, true)
+    assert.equals(writes, S.writes())
+  end)
+
   it("never re-sends a create that got no answer (unknown); the next plan adopts it by name", function()
     local slow = H.client { timeout = 0.5 }
     local d = desired { { unit = UNIT, calcom = { new_record("lost", { title = "Lost answer" }) } } }

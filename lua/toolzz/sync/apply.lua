@@ -231,7 +231,9 @@ local STALE = setmetatable({}, { __tostring = function() return "stale at its re
 -- read -> the body apply writes (the read record as an update body with
 -- the plan's differences written in, secrets resolved from values), or nil,
 -- a stale error when the record changed since the plan (fingerprint,
--- updatedAt, shape): no PUT then. The secrets it read go to secret_values.
+-- updatedAt, shape), or a validation error when it holds a secret masked
+-- that the plan does not replace: no PUT then. The secrets it read go to
+-- secret_values.
 local function guard(c, kind, values, secret_values)
   return { [calls.GUARD] = function(record)
     local body = unchanged_since_plan(c, kind, record)
@@ -239,6 +241,14 @@ local function guard(c, kind, values, secret_values)
       return nil, errors.new("stale", "the record changed since the plan was made: not written", { [STALE] = true })
     end
     patch.secrets_of(kind.schema, body, secret_values)
+    -- a token the record holds masked is never sent back (it would overwrite
+    -- the real one), unless the plan sends a new one (--update-secrets)
+    local given = {}
+    for _, d in ipairs(c.diff or {}) do
+      if d.secret then kinds.set(given, kinds.split(d.path), "") end
+    end
+    local problems = patch.masked_reads(kind.schema, record, body, given, {})
+    if #problems > 0 then return nil, errors.validation(problems) end
     return diff.apply_diff(kind, body, c.diff, values)
   end }
 end
