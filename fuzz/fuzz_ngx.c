@@ -351,7 +351,7 @@ static void close_state(void) { /* at exit, so leak checking sees Lua's memory f
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   static const char *const covered[] = {"/toolzz/ngx.lua", "/toolzz/ngxhttp.lua",
-                                        "/toolzz/ngxconn.lua", NULL};
+                                        "/toolzz/ngxconn.lua", "/toolzz/url.lua", NULL};
   const char *root = getenv("TOOLZZ_ROOT");
   (void)argc;
   (void)argv;

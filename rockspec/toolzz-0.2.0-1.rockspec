@@ -92,6 +92,7 @@ build = {
     ["toolzz.tables"] = "lua/toolzz/tables.lua",
     ["toolzz.testing"] = "lua/toolzz/testing.lua",
     ["toolzz.transports"] = "lua/toolzz/transports.lua",
+    ["toolzz.url"] = "lua/toolzz/url.lua",
     ["toolzz.tzdata"] = "lua/toolzz/tzdata.lua",
     ["toolzz.validate"] = "lua/toolzz/validate.lua",
   },

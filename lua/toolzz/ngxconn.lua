@@ -3,7 +3,7 @@
 -- nginx's per-worker pool, the TLS handshake and its verdict, requests
 -- sent within the attempt's deadline, and the time helpers every cosocket
 -- read and write uses.
-local split_url = require("toolzz.options").split_url
+local split_url = require("toolzz.url").split
 
 local tostring = tostring
 local find, sub, lower, match, gsub, format =
@@ -41,7 +41,7 @@ function _M.handshake_failure_kind(err)
 end
 
 -- "http(s)://authority/path" -> target, or nil, why. The URL was checked by
--- the layer above; this splits it (toolzz.options.split_url) and adds what
+-- the layer above; this splits it (toolzz.url.split) and adds what
 -- connecting needs.
 function _M.parse_url(url)
   local parts = split_url(url)

@@ -61,27 +61,10 @@ local function is_loopback(host)
 end
 _M.is_loopback = is_loopback
 
--- "scheme://authority/path..." -> its parts, split and nothing more
--- checked: { scheme = lower case, authority = as written, host = (an IPv6
--- one in brackets; nil when the authority has no valid host), port = a
--- number, nil when absent, false when not 1-65535, path = the rest (query
--- and fragment included) }; or nil when the URL is not absolute.
--- The one URL splitter: options, the proxy rule (toolzz.transports) and
--- the cosocket transport (toolzz.ngxconn) all read URLs with it.
-local function split_url(url)
-  local scheme, authority, path = match(url, "^(%a[%w+.%-]*)://([^/?#]*)(.*)$")
-  if not scheme then return nil end
-  local host, port = match(authority, "^(%[[%x:%.]+%])(.*)$")
-  if not host then host, port = match(authority, "^([%w%.%-]+)(.*)$") end
-  if port == "" then
-    port = nil
-  elseif port then
-    port = tonumber(match(port, "^:(%d+)$"))
-    if not port or port < 1 or port > 65535 then port = false end
-  end
-  return { scheme = lower(scheme), authority = authority, host = host, port = port, path = path }
-end
-_M.split_url = split_url
+-- The one URL splitter (toolzz.url): options, the proxy rule
+-- (toolzz.transports) and the cosocket transport (toolzz.ngxconn) all read
+-- URLs with it.
+local split_url = require("toolzz.url").split
 
 -- A base URL (option `name`, "base_url" by default) -> normalised
 -- "scheme://authority/path" without trailing slash, scheme, host; or nil,

@@ -7,6 +7,7 @@
 -- same outcome (see toolzz.attempts).
 local core = require "toolzz.core"
 local options = require "toolzz.options"
+local split_url = require("toolzz.url").split
 
 local ipairs, rawget, getenv = ipairs, rawget, os.getenv
 local match, gsub = string.match, string.gsub
@@ -52,7 +53,7 @@ function _M.noproxy(cfg)
   if from_env == "*" then return "*" end
   local hosts = LOOPBACK_HOSTS
   for _, url in ipairs { cfg.base_url, cfg.converflow_url } do
-    local parts = options.split_url(url or "")
+    local parts = split_url(url or "")
     local host = parts and parts.host
     if host and options.is_loopback(host) then
       hosts = hosts .. "," .. (match(host, "^%[(.*)%]$") or host) -- no brackets, no port
