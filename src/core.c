@@ -96,6 +96,7 @@ int luaopen_toolzz_core(lua_State *L) {
   tz_open_transport(L);
   tz_open_signals(L);
   tz_open_digest(L);
+  tz_open_file(L);
   lua_pushliteral(L, TOOLZZ_VERSION);
   lua_setfield(L, -2, "version");
   return 1;

@@ -45,6 +45,7 @@ void tz_open_json(lua_State *L);
 void tz_open_check(lua_State *L);
 void tz_open_transport(lua_State *L);
 void tz_open_digest(lua_State *L);
+void tz_open_file(lua_State *L);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -98,13 +98,19 @@ local function absolute(base_dir, path)
 end
 _M.absolute = absolute
 
--- The text of a file, one trailing newline removed, or nil, why.
-local function read_text(path)
-  local f, why = open(path, "rb")
-  if not f then return nil, why end
-  local text = f:read("*a")
-  f:close()
-  if not text then return nil, "cannot read it" end
+-- Largest `{ "file": PATH }` read (text or secret): more is refused, not
+-- read until memory runs out (/dev/zero).
+local MAX_FILE_BYTES = 16 * 1024 * 1024
+_M.MAX_FILE_BYTES = MAX_FILE_BYTES
+
+-- The text of a regular file, one trailing newline removed, or nil, why.
+-- With root, a file outside the folder root (links and `..` followed) is
+-- refused: a desired file under review must not print /proc/self/environ
+-- or a secret file in its plan. A FIFO, a device or a directory is refused
+-- (never a hang); so is a file over MAX_FILE_BYTES.
+local function read_text(path, root)
+  local text, why = core.read_file(path, MAX_FILE_BYTES, root)
+  if not text then return nil, why end
   if sub(text, -1) == "\n" then text = sub(text, 1, -2) end
   return text
 end
@@ -166,7 +172,7 @@ local function resolve(spec, obj, prefix, base_dir, problems, skip, read_only, s
       if count ~= 1 or type(v.file) ~= "string" or v.file == "" then
         problems[#problems + 1] = { path = path, message = '{ "file": PATH } must hold one string path and nothing else' }
       else
-        local text, why = read_text(absolute(base_dir, v.file))
+        local text, why = read_text(absolute(base_dir, v.file), absolute(base_dir, "."))
         if not text then
           problems[#problems + 1] = { path = path, message = "cannot read " .. v.file .. ": " .. tostring(why) }
         elseif not core.utf8_valid(text) then

@@ -1,0 +1,102 @@
+-- Declarative sync against a hostile desired-state file (CONTRACT Part 3):
+-- a file under review (a pull request that CI plans) must not make a plan
+-- print what lies outside its folder (/proc/self/environ holds the token
+-- and every secret variable), and no `{ "file": PATH }` may hang the run
+-- (a FIFO nobody writes, /dev/zero) or exhaust memory (a huge file).
+local H = require "helpers"
+local sync = require "toolzz.sync"
+
+local UNIT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+-- A folder removed after the test.
+local function temp_dir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p '" .. dir .. "/prompts'"))
+  finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+  return dir
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- A desired-state text whose one record's prompt is { "file": path }.
+local function desired_with_prompt(path)
+  return '{ "toolzz": 1, "units": [ { "unit": "' .. UNIT .. '", "calcom": [ { "key": "a", "title": "A", '
+    .. '"prompt": { "file": "' .. path .. '" } } ] } ] }'
+end
+
+-- sync.load of a desired file in dir whose prompt is { "file": path } ->
+-- doc, err.
+local function load_with_prompt(dir, path)
+  write(dir .. "/agents.json", desired_with_prompt(path))
+  return sync.load(dir .. "/agents.json")
+end
+
+-- the message of a validation error's only problem
+local function only_problem(err)
+  assert.equal("validation", err.kind)
+  assert.equal(1, #err.fields)
+  assert.equal("units[1].calcom[1].prompt", err.fields[1].path)
+  return err.fields[1].message
+end
+
+-- Run sync.load(dir/agents.json) in a child interpreter with a 10 s limit;
+-- -> exit code of the child (124: it hung), its output.
+local function load_in_child(dir)
+  local script = dir .. "/child.lua"
+  write(script, "local doc, err = require('toolzz.sync').load(" .. string.format("%q", dir .. "/agents.json") .. ")\n"
+    .. "io.write(doc and 'loaded' or (err.fields and err.fields[1].message or tostring(err.message)))\n")
+  local interpreter = H.flavour == "luajit" and "luajit" or H.flavour
+  local command = "LUA_PATH='" .. package.path .. "' LUA_CPATH='" .. package.cpath .. "' timeout 10 "
+    .. interpreter .. " '" .. script .. "' 2>&1; echo \"exit $?\""
+  local p = assert(io.popen(command))
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("exit (%d+)%s*$")), out
+end
+
+describe("sync: a hostile desired-state file's { file } text", function()
+  it("is refused outside the file's folder: an absolute path, ../, a link (no secret of the environment in a plan)", function()
+    local dir = temp_dir()
+    write(dir .. "/prompts/ok.md", "inside\n")
+    assert(os.execute("ln -s /proc/self/environ '" .. dir .. "/prompts/env.md'"))
+    for _, path in ipairs { "/proc/self/environ", "../../../../../../proc/self/environ", "prompts/env.md",
+                            "prompts/../../../etc/hostname" } do
+      local doc, err = load_with_prompt(dir, path)
+      assert.is_nil(doc, path)
+      assert.matches("outside the desired-state file's folder", only_problem(err), 1, true)
+    end
+    local doc = assert(load_with_prompt(dir, "prompts/../prompts/ok.md"))
+    assert.equal("inside", doc.units[1].calcom[1].prompt)
+  end)
+
+  it("is refused, never a hang, when it is a FIFO nobody writes, /dev/zero's like or a directory", function()
+    local dir = temp_dir()
+    assert(os.execute("mkfifo '" .. dir .. "/prompts/fifo'"))
+    assert(os.execute("ln -s /dev/zero '" .. dir .. "/prompts/zero'")) -- inside by name, a device in fact
+    for _, case in ipairs { { "prompts/fifo", "is not a regular file" }, { "prompts", "is a directory" } } do
+      local path, message = case[1], case[2]
+      write(dir .. "/agents.json", desired_with_prompt(path))
+      local code, out = load_in_child(dir)
+      assert.equal(0, code, path .. ": " .. out)
+      assert.matches(message, out, 1, true)
+    end
+    local _, err = load_with_prompt(dir, "prompts/zero")
+    assert.matches("outside the desired-state file's folder", only_problem(err), 1, true)
+  end)
+
+  it("is refused when larger than the limit, without reading it all", function()
+    local dir = temp_dir()
+    local f = assert(io.open(dir .. "/prompts/huge.md", "wb"))
+    assert(f:seek("set", require("toolzz.sync.load").MAX_FILE_BYTES)) -- sparse: one byte over
+    f:write("x")
+    f:close()
+    local doc, err = load_with_prompt(dir, "prompts/huge.md")
+    assert.is_nil(doc)
+    assert.matches("is larger than", only_problem(err), 1, true)
+  end)
+end)
