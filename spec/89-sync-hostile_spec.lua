@@ -100,3 +100,43 @@ describe("sync: a hostile desired-state file's { file } text", function()
     assert.matches("is larger than", only_problem(err), 1, true)
   end)
 end)
+
+-- Run the toolzz command in bash (for <(…)) with a 10 s limit against the
+-- stand-in; -> exit code (124: it hung), its output.
+local function toolzz_in_bash(args, dir)
+  local interpreter = H.flavour == "luajit" and "luajit" or H.flavour
+  local script = dir .. "/run.sh"
+  write(script, "export LUA_PATH='" .. package.path .. "' LUA_CPATH='" .. package.cpath .. "' TOOLZZ_TOKEN='"
+    .. H.env.token .. "'\ntimeout 10 " .. interpreter .. " '" .. H.root .. "/bin/toolzz' --base-url "
+    .. H.env.http_url .. " --converflow-url " .. H.env.cf_http_url .. " --retries 0 " .. args .. ' 2>&1\necho "exit $?"\n')
+  local p = assert(io.popen("bash '" .. script .. "'"))
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("exit (%d+)%s*$")), out
+end
+
+describe("sync commands: files that are not plain files", function()
+  local function unit_file(dir, api_key)
+    write(dir .. "/agents.json", '{ "toolzz": 1, "units": [ { "unit": "' .. UNIT .. '", "calcom": [ { "key": "a", '
+      .. '"title": "Hostile A", "calcomUsername": "acme", "timezone": "UTC", "prompt": "p", '
+      .. '"checkAvailabilityEnabled": true, "createBookingEnabled": true, "apiKey": ' .. api_key .. ' } ] } ] }')
+    return dir .. "/agents.json"
+  end
+
+  it("plan reads FILE once: a process substitution <(…) (a pipe) plans", function()
+    local dir = temp_dir()
+    local file = unit_file(dir, '{ "env": "NO_SUCH_KEY" }')
+    local code, out = toolzz_in_bash("plan <(cat '" .. file .. "')", dir)
+    assert.equal(0, code, out)
+    assert.matches("create", out, 1, true)
+  end)
+
+  it("apply with a secret { file } that is a FIFO nobody writes: refused (config, exit 4), never a hang", function()
+    local dir = temp_dir()
+    assert(os.execute("mkfifo '" .. dir .. "/key'"))
+    local file = unit_file(dir, '{ "file": "key" }')
+    local code, out = toolzz_in_bash("apply --yes '" .. file .. "'", dir)
+    assert.equal(4, code, out)
+    assert.matches("is not a regular file", out, 1, true)
+  end)
+end)

@@ -20,6 +20,7 @@ local view = require "toolzz.cli.plan_view"
 local plan_text = require "toolzz.cli.plan_text"
 local plan_markdown = require "toolzz.cli.plan_markdown"
 local EXIT = require("toolzz.cli").EXIT
+local read_text = require("toolzz.sync.load").read_text
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local match, find, gsub = string.match, string.find, string.gsub
@@ -118,9 +119,12 @@ end
 
 -- The desired table of a desired-state file (read by toolzz.sync, which
 -- reports every problem at once), or nil, err.
+-- FILE is read once (read_given): a process substitution <(…) is a pipe
+-- that a second open finds empty.
 local function load_desired(path, text)
   if path == "-" then return sync.decode(text, ".") end
-  return sync.load(path)
+  local folder = folder_of(path)
+  return sync.decode(text, folder == "" and "/" or folder)
 end
 
 -- Write text to path through a temporary file, so that a reader never
@@ -165,11 +169,7 @@ function _M.add_secret_values(secrets, value, sys, folder)
     if type(ref.env) == "string" then return sys.getenv(ref.env) end
     if type(ref.file) == "string" then
       local path = find(ref.file, "^/") and ref.file or (folder .. "/" .. ref.file)
-      local file = open(path, "rb")
-      if not file then return end
-      local text = file:read("*a")
-      file:close()
-      return text and (gsub(text, "\r?\n$", ""))
+      return read_text(path) -- what apply sends; a FIFO or a device is refused there, never a hang here
     end
   end
   local function walk(node, depth)
