@@ -140,3 +140,35 @@ describe("sync commands: files that are not plain files", function()
     assert.matches("is not a regular file", out, 1, true)
   end)
 end)
+
+describe("sync.apply of a saved plan of odd shape (its checksum recomputed)", function()
+  local planner = require "toolzz.sync.plan"
+  local cjson = require "cjson"
+
+  it("is a validation error, never a Lua error, and writes nothing", function()
+    local client = H.client()
+    local unit = "2a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    local plan = assert(client.sync.plan { toolzz = 1, units = { { unit = unit, calcom = { { key = "odd",
+      title = "Odd shape " .. os.time(), calcomUsername = "x", timezone = "UTC", prompt = "p",
+      checkAvailabilityEnabled = true, createBookingEnabled = true, apiKey = { env = "HOME" } } } } } })
+    local text = cjson.encode(plan)
+    for name, mutate in pairs {
+      ["safety a number"] = function(p) p.safety = 5 end,
+      ["safety.maxUpdates a string"] = function(p) p.safety = { maxUpdates = "9" } end,
+      ["unmatched items numbers"] = function(p) p.unmatched = { 5 } end,
+      ["unmatched a string"] = function(p) p.unmatched = "x" end,
+      ["failed items numbers"] = function(p) p.failed = { 5 } end,
+    } do
+      local p = cjson.decode(text)
+      mutate(p)
+      p.checksum = nil
+      p.checksum = planner.checksum(p)
+      H.stand_in.reset()
+      local ok, report, err = pcall(client.sync.apply, p, {})
+      assert.is_true(ok, name .. ": " .. tostring(report))
+      assert.is_nil(report, name)
+      assert.equal("validation", err.kind, name)
+      assert.equal(0, H.stand_in.writes(), name)
+    end
+  end)
+end)

@@ -49,6 +49,16 @@ local function plan_shape_problem(plan)
     if type(plan[name]) ~= "table" then return "the plan has no " .. name .. " list" end
   end
   if type(plan.summary) ~= "table" then return "the plan has no summary" end
+  local safety = plan.safety
+  if safety ~= nil and (type(safety) ~= "table" or (safety.maxUpdates ~= nil and type(safety.maxUpdates) ~= "number")) then
+    return "safety must be an object with a number maxUpdates"
+  end
+  if plan.unmatched ~= nil and type(plan.unmatched) ~= "table" then return "unmatched must be a list" end
+  for _, name in ipairs { "failed", "unmatched" } do -- what the refusals read
+    for i, entry in ipairs(plan[name] or {}) do
+      if type(entry) ~= "table" then return name .. "[" .. i .. "] is not an entry" end
+    end
+  end
   for i, c in ipairs(plan.changes) do
     local kind = type(c) == "table" and by_name[c.kind]
     if not kind or type(c.unit) ~= "string" or type(c.key) ~= "string" then
