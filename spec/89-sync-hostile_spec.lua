@@ -172,3 +172,26 @@ describe("sync.apply of a saved plan of odd shape (its checksum recomputed)", fu
     end
   end)
 end)
+
+describe("sync commands: a saved plan with a repeated key", function()
+  it("is refused (exit 3, nothing written): lua-cjson would apply the last of two \"changes\"", function()
+    local dir = temp_dir()
+    local unit = "4a1b2c3d-4e5f-4a6b-8c7d-" .. string.format("%012d", os.time() % 1000000000000)
+    write(dir .. "/agents.json", '{ "toolzz": 1, "units": [ { "unit": "' .. unit .. '", "calcom": [ { "key": "a", '
+      .. '"title": "Twice", "calcomUsername": "acme", "timezone": "UTC", "prompt": "p", '
+      .. '"checkAvailabilityEnabled": true, "createBookingEnabled": true, "apiKey": { "env": "HOME" } } ] } ] }')
+    local code, out = toolzz_in_bash("plan '" .. dir .. "/agents.json' --out '" .. dir .. "/plan.json'", dir)
+    assert.equal(0, code, out)
+    local f = assert(io.open(dir .. "/plan.json", "rb"))
+    local text = f:read("*a")
+    f:close()
+    local twice, n = text:gsub('"changes": %[', '"changes": [], "changes": [', 1) -- a reader sees no change first
+    assert.equal(1, n)
+    write(dir .. "/plan.json", twice)
+    H.stand_in.reset()
+    code, out = toolzz_in_bash("apply '" .. dir .. "/plan.json'", dir)
+    assert.equal(3, code, out)
+    assert.matches("more than once", out, 1, true)
+    assert.equal(0, H.stand_in.writes())
+  end)
+end)

@@ -113,7 +113,13 @@ local function read_given(sys, path)
   local text, why = input.reader(sys.stdin)(path)
   if not text then return nil, errors.new("validation", tostring(why)) end
   local value = input.decode(text)
-  if type(value) == "table" and value.toolzz_plan ~= nil then return text, value end
+  if type(value) == "table" and value.toolzz_plan ~= nil then
+    -- read again by toolzz.sync's reader: lua-cjson keeps the last of a
+    -- repeated key, so a plan could show one "changes" and apply another
+    local plan, err = sync.decode(text)
+    if not plan then return nil, err end
+    return text, plan
+  end
   return text
 end
 
