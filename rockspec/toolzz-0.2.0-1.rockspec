@@ -41,7 +41,7 @@ build = {
       sources = {
         "src/core.c", "src/buffer.c", "src/json.c", "src/check.c", "src/transport.c",
         "src/transport_multi.c", "src/transport_options.c", "src/transport_outcome.c", "src/signals.c",
-        "src/digest.c",
+        "src/digest.c", "src/file.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
