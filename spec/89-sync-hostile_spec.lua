@@ -60,6 +60,22 @@ local function load_in_child(dir)
 end
 
 describe("sync: a hostile desired-state file's { file } text", function()
+  it("is refused when it is the file of a secret reference of the file (by name or by a link)", function()
+    local dir = temp_dir()
+    assert(os.execute("mkdir -p '" .. dir .. "/secrets'"))
+    write(dir .. "/secrets/gtoken", "ya29.SPEC89-in-folder-token\n")
+    assert(os.execute("ln -s ../secrets/gtoken '" .. dir .. "/prompts/t.md'"))
+    for _, path in ipairs { "secrets/gtoken", "prompts/t.md" } do
+      write(dir .. "/agents.json", '{ "toolzz": 1, "units": [ { "unit": "' .. UNIT .. '", '
+        .. '"calcom": [ { "key": "a", "title": "A", "prompt": { "file": "' .. path .. '" } } ], '
+        .. '"gcal": [ { "key": "g", "name": "G", "googleCalendar": { "googleToken": { "file": "secrets/gtoken" } } } ] } ] }')
+      local doc, err = sync.load(dir .. "/agents.json")
+      assert.is_nil(doc, path)
+      assert.matches("secret", only_problem(err), 1, true)
+      assert.is_nil(err.message:find("SPEC89", 1, true))
+    end
+  end)
+
   it("is refused outside the file's folder: an absolute path, ../, a link (no secret of the environment in a plan)", function()
     local dir = temp_dir()
     write(dir .. "/prompts/ok.md", "inside\n")

@@ -13,13 +13,14 @@
  *   - with root: refused unless realpath(path) is root's realpath or under
  *     it (symbolic links and `..` followed first).
  *
- * Returns the text, or nil and a message (the path is not in it: the
- * caller names it).
+ * Returns the text and the file's "device:inode", or nil and a message
+ * (the path is not in it: the caller names it).
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,13 @@ static int fail(lua_State *L, const char *message) {
   lua_pushnil(L);
   lua_pushstring(L, message);
   return 2;
+}
+
+/* Push "device:inode" of st. */
+static void push_id(lua_State *L, const struct stat *st) {
+  char id[48];
+  snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st->st_dev, (unsigned long long)st->st_ino);
+  lua_pushstring(L, id);
 }
 
 /* Is path (resolved) root (resolved) or below it? 1, 0, or -1 (errno set). */
@@ -115,10 +123,21 @@ static int l_read_file(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
+  push_id(L, &st);
+  return 2;
+}
+
+/* core.file_id(path) -> "device:inode" of the file path names (links
+ * followed), or nil: which `{ "file" }` references name one file. */
+static int l_file_id(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0) return 0;
+  push_id(L, &st);
   return 1;
 }
 
 void tz_open_file(lua_State *L) {
-  static const luaL_Reg fns[] = {{"read_file", l_read_file}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"read_file", l_read_file}, {"file_id", l_file_id}, {NULL, NULL}};
   tz_setfuncs(L, fns, 0);
 }

@@ -107,12 +107,13 @@ _M.MAX_FILE_BYTES = MAX_FILE_BYTES
 -- With root, a file outside the folder root (links and `..` followed) is
 -- refused: a desired file under review must not print /proc/self/environ
 -- or a secret file in its plan. A FIFO, a device or a directory is refused
--- (never a hang); so is a file over MAX_FILE_BYTES.
+-- (never a hang); so is a file over MAX_FILE_BYTES. A third value names
+-- the file read ("device:inode").
 local function read_text(path, root)
   local text, why = core.read_file(path, MAX_FILE_BYTES, root)
   if not text then return nil, why end
   if sub(text, -1) == "\n" then text = sub(text, 1, -2) end
-  return text
+  return text, nil, why
 end
 _M.read_text = read_text
 
@@ -139,6 +140,8 @@ local SECRET_HINT = 'is a secret: write it as { "env": "NAME" } or { "file": "PA
 -- resolved: { file } text read, secret references checked and kept (file
 -- paths made absolute), read-only fields refused. Returns the resolved
 -- copy; each secret reference's place in it is appended to slots as
+-- { table, key } (the validator sees a placeholder there), and slots.files
+-- notes the files of secret references and of texts read (by identity).
 -- { table, key } (the validator sees a placeholder there).
 local function resolve(spec, obj, prefix, base_dir, problems, skip, read_only, slots)
   local resolved = {}
@@ -151,7 +154,13 @@ local function resolve(spec, obj, prefix, base_dir, problems, skip, read_only, s
     elseif field and field.secret then
       local ok, why = secret_reference(v)
       if ok then
-        if v.file then resolved[k] = { file = absolute(base_dir, v.file) } else resolved[k] = { env = v.env } end
+        if v.file then
+          resolved[k] = { file = absolute(base_dir, v.file) }
+          local id = core.file_id(resolved[k].file) -- not read: plan never reads a secret
+          if id then slots.files.secrets[id] = true end
+        else
+          resolved[k] = { env = v.env }
+        end
         slots[#slots + 1] = { resolved, k }
       else
         problems[#problems + 1] = { path = join(prefix, k), message = why or SECRET_HINT }
@@ -172,13 +181,14 @@ local function resolve(spec, obj, prefix, base_dir, problems, skip, read_only, s
       if count ~= 1 or type(v.file) ~= "string" or v.file == "" then
         problems[#problems + 1] = { path = path, message = '{ "file": PATH } must hold one string path and nothing else' }
       else
-        local text, why = read_text(absolute(base_dir, v.file), absolute(base_dir, "."))
+        local text, why, id = read_text(absolute(base_dir, v.file), absolute(base_dir, "."))
         if not text then
           problems[#problems + 1] = { path = path, message = "cannot read " .. v.file .. ": " .. tostring(why) }
         elseif not core.utf8_valid(text) then
           problems[#problems + 1] = { path = path, message = v.file .. " is not UTF-8 text" }
         else
           resolved[k] = text
+          slots.files.texts[#slots.files.texts + 1] = { id = id, path = path, name = v.file }
         end
       end
     elseif field and is_object(v) and v.env ~= nil then
@@ -202,7 +212,7 @@ local function known_path(spec, dotted)
 end
 
 -- Check one record of kind at prefix; returns its resolved copy.
-local function check_record(kind, record, prefix, unit_id, base_dir, problems)
+local function check_record(kind, record, prefix, unit_id, base_dir, problems, files)
   if not is_object(record) or next(record) == nil then
     problems[#problems + 1] = { path = prefix, message = "must be an object with at least a key, got " .. type_of(record) }
     return nil
@@ -246,7 +256,7 @@ local function check_record(kind, record, prefix, unit_id, base_dir, problems)
     problems[#problems + 1] = { path = join(prefix, kind.unit_field),
       message = "must be absent or equal to the unit's id (" .. tostring(unit_id) .. ")" }
   end
-  local slots = {}
+  local slots = { files = files }
   local resolved = resolve(kind.record_schema, record, prefix, base_dir, problems, kinds.RESERVED, kind.read_only, slots)
   if mismatch then resolved[kind.unit_field] = nil end
   -- the validator sees a placeholder string where a secret reference is
@@ -297,7 +307,7 @@ local function check_duplicates(records, problems, keys_seen)
 end
 
 -- Check a unit entry at prefix; returns its resolved copy.
-local function check_unit(unit, prefix, base_dir, problems, keys_seen, units_seen)
+local function check_unit(unit, prefix, base_dir, problems, keys_seen, units_seen, files)
   if not is_object(unit) then
     problems[#problems + 1] = { path = prefix, message = "must be an object, got " .. type_of(unit) }
     return nil
@@ -329,7 +339,7 @@ local function check_unit(unit, prefix, base_dir, problems, keys_seen, units_see
         local records, entries = setmetatable({}, array_mt), {}
         for i, record in ipairs(list) do
           local rpath = path .. "[" .. i .. "]"
-          local r = check_record(kind, record, rpath, unit.unit, base_dir, problems)
+          local r = check_record(kind, record, rpath, unit.unit, base_dir, problems, files)
           if r then
             records[#records + 1] = r
             entries[#entries + 1] = { record = r, path = rpath, kind = kind }
@@ -382,10 +392,17 @@ function _M.check(doc, base_dir, problems, own)
   elseif not is_array(doc.units) then
     problems[#problems + 1] = { path = "units", message = "must be an array of units, got " .. type_of(doc.units) }
   else
-    local keys_seen, units_seen = {}, {}
+    local keys_seen, units_seen, files = {}, {}, { secrets = {}, texts = {} }
     for i, unit in ipairs(doc.units) do
-      local u = check_unit(unit, "units[" .. i .. "]", base_dir, problems, keys_seen, units_seen)
+      local u = check_unit(unit, "units[" .. i .. "]", base_dir, problems, keys_seen, units_seen, files)
       if u then out.units[#out.units + 1] = u end
+    end
+    -- a text that is a secret's file would show the secret in the plan
+    for _, t in ipairs(files.texts) do
+      if files.secrets[t.id] then
+        problems[#problems + 1] = { path = t.path, message = t.name .. " is the file of a secret reference: "
+          .. "a secret is never shown, write the text in a file of its own" }
+      end
     end
   end
   if #problems > 0 then return nil, errors.validation(problems) end
