@@ -211,3 +211,31 @@ describe("sync commands: a saved plan with a repeated key", function()
     assert.equal(0, H.stand_in.writes())
   end)
 end)
+
+describe("sync.plan against server strings that are not UTF-8", function()
+  it("fails the record (unexpected-shape) and keeps the plan valid JSON: a saved plan must load again", function()
+    local core = require "toolzz.core"
+    local unit = "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    local function item(id, title, prompt)
+      return '{"id":"' .. id .. '","unitId":"' .. unit .. '","title":"' .. title .. '","calcomUsername":"x",'
+        .. '"timezone":"UTC","prompt":"' .. prompt .. '","checkAvailabilityEnabled":true,'
+        .. '"createBookingEnabled":true,"updatedAt":"2026-01-01T00:00:00Z"}'
+    end
+    local list = '{"data":[' .. item("6b16d121-591a-4000-8000-0000000000a1", "C", "bad \255 byte") .. ","
+      .. item("6b16d121-591a-4000-8000-0000000000a2", "title \254", "p") .. ","
+      .. item("6b16d121-591a-4000-8000-0000000000\255", "Z", "p") .. "]}"
+    H.stand_in.reset()
+    H.stand_in.faults { { body = list } } -- the calcom list (concurrency 1: the first request)
+    local plan = assert(H.client().sync.plan({ toolzz = 1, units = { { unit = unit,
+      calcom = { { key = "c", title = "C", prompt = "new" } } } } }, { concurrency = 1 }))
+    local text = assert(sync.encode(plan))
+    assert.is_true(core.utf8_valid(text), text)
+    assert.equal(0, #plan.changes)
+    local reasons = {}
+    for _, f in ipairs(plan.failed) do reasons[#reasons + 1] = f.reason .. " " .. table.concat(f.paths or {}, ",") end
+    table.sort(reasons)
+    assert.same({ "unexpected-shape [3].id", "unexpected-shape prompt" }, reasons)
+    assert.equal(1, #plan.unmanaged)
+    assert.is_truthy(sync.decode(text))
+  end)
+end)

@@ -70,6 +70,21 @@ local function reduce_items(field, list)
   return out
 end
 
+-- Append to problems the paths of v's strings (keys too) that are not
+-- UTF-8: a plan holding one would not be JSON, nor load again once saved.
+local function not_utf8(v, path, problems)
+  if type(v) == "string" then
+    if not core.utf8_valid(v) then problems[#problems + 1] = path == "" and "(record)" or path end
+  elseif type(v) == "table" then
+    for k, item in pairs(v) do
+      local at = type(k) == "number" and (path .. "[" .. k .. "]")
+        or (type(k) == "string" and core.utf8_valid(k) and (path == "" and k or path .. "." .. k))
+      if not at then problems[#problems + 1] = (path == "" and "(record)" or path) .. " (a key)"
+      else not_utf8(item, at, problems) end
+    end
+  end
+end
+
 -- A server record of kind -> its update body (the normalized record), and
 -- the paths that make it unfit for a diff (a list, empty when none): a
 -- missing or mistyped update field, another `type`, no plugin row.
@@ -90,6 +105,9 @@ function _M.normalize(kind, record)
     for i, path in ipairs(kind.secret_paths) do
       if saved[i] == nil then kinds.set(body, path, nil) end
     end
+    not_utf8(body, "", problems)
+    local stamp = kind.updated_at and record[kind.updated_at]
+    if type(stamp) == "string" and not core.utf8_valid(stamp) then problems[#problems + 1] = kind.updated_at end
   end
   sort(problems)
   return body, problems

@@ -2,6 +2,8 @@
 -- no state file (CONTRACT Part 3, "Matching"): by pinned id, else by the
 -- kind's natural key (title / name); what no file record matches is
 -- unmanaged.
+local utf8_valid = require("toolzz.core").utf8_valid
+
 local type, ipairs = type, ipairs
 
 local _M = {}
@@ -11,12 +13,12 @@ local _M = {}
 --   matched = { { record =, server =, adopted = bool } ... } (file order),
 --   creates = { record ... }, failed = { { key =, reason =, ids = } ... },
 --   unmanaged = { server ... } (list order),
---   bad_items = { index ... } (list items without an id) }
+--   bad_items = { index ... } (list items without an id, or not UTF-8) }
 function _M.match(kind, records, items)
   local by_id, by_name, claimed = {}, {}, {}
   local out = { matched = {}, creates = {}, failed = {}, unmanaged = {}, bad_items = {} }
   for i, item in ipairs(items) do
-    if type(item) ~= "table" or type(item.id) ~= "string" or item.id == "" then
+    if type(item) ~= "table" or type(item.id) ~= "string" or item.id == "" or not utf8_valid(item.id) then
       out.bad_items[#out.bad_items + 1] = i
     else
       by_id[item.id] = item

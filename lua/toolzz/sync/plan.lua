@@ -94,7 +94,7 @@ local function plan_kind(plan, unit, kind, items, update_secrets)
   for _, server in ipairs(m.unmanaged) do
     local name = server[kind.natural_key]
     local entry = { unit = unit.unit, kind = kind.name, id = server.id }
-    entry[kind.natural_key] = type(name) == "string" and name or null
+    entry[kind.natural_key] = type(name) == "string" and core.utf8_valid(name) and name or null
     if unit.exclusive then entry.exclusive = true end
     plan.unmanaged[#plan.unmanaged + 1] = entry
     summary.unmanaged = summary.unmanaged + 1
