@@ -468,6 +468,14 @@ function SyncFiles.load(path) end
 ---@return toolzz.Error|nil err
 function SyncFiles.check(desired, base_dir) end
 
+---The text of a { "file": PATH } reference as toolzz reads it: a regular file of at most
+---16 MiB (never a FIFO or a device), one trailing newline removed, inside root when given.
+---@param path string
+---@param root? string A folder the file must resolve inside (links and `..` followed).
+---@return string|nil text
+---@return string? why
+function SyncFiles.read_text(path, root) end
+
 ---Canonical JSON: keys sorted, two-space indent, byte-identical across runs.
 ---@param doc table
 ---@return string|nil text

@@ -20,7 +20,7 @@ local view = require "toolzz.cli.plan_view"
 local plan_text = require "toolzz.cli.plan_text"
 local plan_markdown = require "toolzz.cli.plan_markdown"
 local EXIT = require("toolzz.cli").EXIT
-local read_text = require("toolzz.sync.load").read_text
+local read_text = toolzz.sync.read_text
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local match, find, gsub = string.match, string.find, string.gsub

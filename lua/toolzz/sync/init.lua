@@ -17,5 +17,9 @@ _M.load = load.load
 _M.encode = canonical.encode
 -- toolzz.sync.check(desired, base_dir) -> the checked copy, or nil, validation error
 _M.check = load.check
+-- toolzz.sync.read_text(path[, root]) -> the text of a { file } reference as
+-- toolzz reads it (a regular file of at most 16 MiB, one trailing newline
+-- removed, inside root when given), or nil, why
+_M.read_text = load.read_text
 
 return _M
