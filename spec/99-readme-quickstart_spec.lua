@@ -110,6 +110,20 @@ describe("README Quick start #no_valgrind", function()
     assert.equal("ana-silva", rec.calcomUsername)
   end)
 
+  it("runs the Sync (Lua API) block as written: export, encode, load, plan, apply", function()
+    H.stand_in.reset() -- stores a record of each kind in H.UNIT
+    local f = assert(io.open(dir .. "/sync.lua", "wb"))
+    f:write("local unit_id = ", string.format("%q", H.UNIT), "\n", readme_block("sync"), "\n")
+    f:close()
+    local out, code = run_shell(dir, 'eval "$(spec/server/ctl env --client)" && lua5.4 sync.lua')
+    assert.equal(0, code, out)
+    -- nothing to create or update: the file is what exists; then its checksum
+    assert.matches("^0\t0\t%x+\n$", out)
+    local saved = read(dir .. "/scheduling.json")
+    assert.matches('"unit": "' .. H.UNIT .. '"', saved, 1, true)
+    assert.is_nil(saved:find(H.GOOGLE_TOKEN, 1, true), "the export holds the Google token")
+  end)
+
   it("gives the toolzz command on PATH, from this checkout", function()
     local out, code = run_shell(dir, 'eval "$(spec/server/ctl env --client)" && command -v toolzz && toolzz --version')
     assert.equal(0, code, out)
