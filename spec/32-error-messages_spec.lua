@@ -9,26 +9,10 @@
 --   command says the exact patch command to use instead.
 local H = require "helpers"
 local cjson = require "cjson"
-local cli = require "toolzz.cli"
 
 local S = H.stand_in
 
--- The command in process, against the stand-in: exit status, stdout, stderr.
-local function run(argv, stdin)
-  local out, err = {}, {}
-  local sys = {
-    stdin = { read = function() local t = stdin or "" stdin = "" return t end },
-    stdout = { write = function(_, ...) for _, s in ipairs { ... } do out[#out + 1] = s end end, flush = function() end },
-    stderr = { write = function(_, ...) for _, s in ipairs { ... } do err[#err + 1] = s end end, flush = function() end },
-    getenv = function(name) return name == "TOOLZZ_TOKEN" and H.env.token or nil end,
-    isatty = function() return false end,
-    now = function() return 0 end,
-  }
-  local full = { "--base-url", H.env.http_url, "--converflow-url", H.env.cf_http_url, "--retries", "0" }
-  for _, a in ipairs(argv) do full[#full + 1] = a end
-  local code = cli.main(full, sys)
-  return code, table.concat(out), table.concat(err)
-end
+local run = H.run_cli -- the command in process: exit status, stdout, stderr
 
 describe("error objects and ..", function()
   local client

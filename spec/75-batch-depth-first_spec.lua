@@ -97,14 +97,8 @@ describe("a batch of patches inside nginx, depth first #no_valgrind", function()
   local R = require "openresty.harness"
   local gateway
 
-  lazy_setup(function()
-    local out, code = R.ctl("restart")
-    assert(code == 0, "cannot start the gateway: " .. out)
-    gateway = R.gateway_env()
-    assert(gateway, "ctl env gave no address")
-  end)
-
-  lazy_teardown(function() R.ctl("stop") end)
+  lazy_setup(function() gateway = R.start_gateway() end)
+  lazy_teardown(R.stop_gateway)
 
   before_each(function() S.reset() end)
 

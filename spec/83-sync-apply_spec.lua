@@ -402,14 +402,8 @@ describe("sync apply inside nginx #no_valgrind", function()
   local R = require "openresty.harness"
   local gateway
 
-  lazy_setup(function()
-    local out, code = R.ctl("restart")
-    assert(code == 0, "cannot start the gateway: " .. out)
-    gateway = R.gateway_env()
-    assert(gateway, "ctl env gave no address")
-  end)
-
-  lazy_teardown(function() R.ctl("stop") end)
+  lazy_setup(function() gateway = R.start_gateway() end)
+  lazy_teardown(R.stop_gateway)
 
   it("applies through the cosocket transport: each record re-read, then written, by guarded patches", function()
     S.reset()

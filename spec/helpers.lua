@@ -64,6 +64,26 @@ function H.calcom_create_body(over)
 end
 
 -- A client for the stand-in (plain http unless opts.base_url says otherwise).
+-- The command in process (toolzz.cli.main), against the stand-in, with
+-- TOOLZZ_TOKEN set and stdin the given text: exit status, stdout, stderr.
+function H.run_cli(argv, stdin)
+  local out, err = {}, {}
+  local function sink(list)
+    return { write = function(_, ...) for _, s in ipairs { ... } do list[#list + 1] = s end end, flush = function() end }
+  end
+  local sys = {
+    stdin = { read = function() local t = stdin or "" stdin = "" return t end },
+    stdout = sink(out), stderr = sink(err),
+    getenv = function(name) return name == "TOOLZZ_TOKEN" and H.env.token or nil end,
+    isatty = function() return false end,
+    now = function() return 0 end,
+  }
+  local full = { "--base-url", H.env.http_url, "--converflow-url", H.env.cf_http_url, "--retries", "0" }
+  for _, a in ipairs(argv) do full[#full + 1] = a end
+  local code = require("toolzz.cli").main(full, sys)
+  return code, table.concat(out), table.concat(err)
+end
+
 function H.client(opts)
   local toolzz = require "toolzz"
   local o = { token = H.env.token, base_url = H.env.http_url, converflow_url = H.env.cf_http_url,

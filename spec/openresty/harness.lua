@@ -34,6 +34,18 @@ function _M.gateway_env()
   return env.TOOLZZ_GATEWAY_URL, env.TOOLZZ_GATEWAY_ERROR_LOG
 end
 
+-- (Re)start the gateway for a block of specs; returns its address (a spec
+-- fails when it cannot start). For lazy_setup; lazy_teardown(R.stop_gateway).
+function _M.start_gateway()
+  local out, code = _M.ctl("restart")
+  assert(code == 0, "cannot start the gateway: " .. out)
+  local gateway = _M.gateway_env()
+  assert(gateway, "ctl env gave no address")
+  return gateway
+end
+
+function _M.stop_gateway() _M.ctl("stop") end
+
 -- Lua 5.3+: whole numbers from cjson as integers.
 local function integers(v)
   if type(v) == "number" and math.tointeger then return math.tointeger(v) or v end
