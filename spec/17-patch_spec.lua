@@ -10,11 +10,7 @@ local toolzz = require "toolzz"
 local S = H.stand_in
 local null = toolzz.null
 
-local function put_body()
-  local last = S.last()
-  assert.equals("PUT", last.method)
-  return cjson.decode(last.body), last.body
-end
+local put_body = H.put_body -- the last PUT: decoded, and as sent
 
 local function sorted_keys(t)
   local keys = {}

@@ -17,11 +17,7 @@ local toolzz = require "toolzz"
 local S = H.stand_in
 local null = toolzz.null
 
-local function put_body()
-  local last = S.last()
-  assert.equals("PUT", last.method)
-  return cjson.decode(last.body), last.body
-end
+local put_body = H.put_body -- the last PUT: decoded, and as sent
 
 local OUT1 = { id = "11111111-2222-4333-8444-555555555555", customFunctionId = "x-1", property = "date",
                type = "string", description = "the day", required = true }

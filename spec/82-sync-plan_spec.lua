@@ -11,13 +11,7 @@ local UNIT2 = "1c6f1f5e-8a2c-4d3e-9f10-aabbccddeeff"
 local ABSENT = "3a6f1f5e-8a2c-4d3e-9f10-aabbccddee02"
 
 -- A file record for a Cal.com integration (the create fields, apiKey as a reference).
-local function calcom_record(key, over)
-  local r = H.calcom_body { apiKey = { env = "H5_CALCOM_KEY" } }
-  r.unitId = nil
-  r.key = key
-  for k, v in pairs(over or {}) do r[k] = v end
-  return r
-end
+local function calcom_record(key, over) return H.sync_calcom_record(key, "H5_CALCOM_KEY", over) end
 
 local function gcal_record(key, over)
   local r = H.gcal_body()

@@ -11,13 +11,7 @@ local ABSENT = "3a6f1f5e-8a2c-4d3e-9f10-aabbccddee02"
 local KEY_VALUE = "cal_live_h5_apply_key_0123456789"
 
 -- A file record for a Cal.com integration (apiKey as a reference).
-local function calcom_record(key, over)
-  local r = H.calcom_body { apiKey = { env = "H5_APPLY_KEY" } }
-  r.unitId = nil
-  r.key = key
-  for k, v in pairs(over or {}) do r[k] = v end
-  return r
-end
+local function calcom_record(key, over) return H.sync_calcom_record(key, "H5_APPLY_KEY", over) end
 
 local function desired(units, safety)
   return { toolzz = 1, units = units, safety = safety }

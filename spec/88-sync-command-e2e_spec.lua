@@ -21,18 +21,11 @@ end
 
 -- A folder removed after the test.
 local function temp_dir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p '" .. dir .. "/prompts' '" .. dir .. "/secrets'"))
-  finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+  local dir, remove = H.temp_dir("prompts", "secrets")
+  finally(remove)
   return dir
 end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = H.write_file
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

@@ -10,18 +10,11 @@ local UNIT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 -- A folder removed after the test.
 local function temp_dir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p '" .. dir .. "/prompts'"))
-  finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+  local dir, remove = H.temp_dir("prompts")
+  finally(remove)
   return dir
 end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = H.write_file
 
 -- A desired-state text whose one record's prompt is { "file": path }.
 local function desired_with_prompt(path)

@@ -84,6 +84,41 @@ function H.run_cli(argv, stdin)
   return code, table.concat(out), table.concat(err)
 end
 
+-- The body of the last request the stand-in took, a PUT: decoded, and as sent.
+function H.put_body()
+  local last = H.stand_in.last()
+  assert(last and last.method == "PUT", "the last request was not a PUT: " .. tostring(last and last.method))
+  return require("cjson").decode(last.body), last.body
+end
+
+-- A desired-file record of a Cal.com integration (sync): the update fields
+-- without unitId, apiKey as a reference to the variable env_name, key, and over.
+function H.sync_calcom_record(key, env_name, over)
+  local r = H.calcom_body { apiKey = { env = env_name } }
+  r.unitId = nil
+  r.key = key
+  for k, v in pairs(over or {}) do r[k] = v end
+  return r
+end
+
+-- A folder with the given subfolders, and a function that removes it (for
+-- the test's finally: busted gives finally to specs, not to this helper).
+function H.temp_dir(...)
+  local dir = os.tmpname()
+  os.remove(dir)
+  local parts = { "'" .. dir .. "'" }
+  for _, sub in ipairs { ... } do parts[#parts + 1] = "'" .. dir .. "/" .. sub .. "'" end
+  assert(os.execute("mkdir -p " .. table.concat(parts, " ")))
+  return dir, function() os.execute("rm -rf '" .. dir .. "'") end
+end
+
+-- Write text to path (binary).
+function H.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
 function H.client(opts)
   local toolzz = require "toolzz"
   local o = { token = H.env.token, base_url = H.env.http_url, converflow_url = H.env.cf_http_url,
